@@ -1,1 +1,196 @@
-fn main() {}
+//! The `autodisco` command: wires configuration, directory and server together.
+
+mod admin;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use autodisco_directory::{LiveDirectory, Store};
+use autodisco_server::config::Config;
+use autodisco_server::{RunningServer, bootstrap};
+use clap::{Parser, Subcommand};
+
+/// AutoDiscover for mail hosters: one server answers Outlook, ActiveSync and other mail clients
+/// for every hosted customer domain.
+#[derive(Parser)]
+#[command(version, about, long_about = None, after_help = AFTER_HELP)]
+struct Cli {
+    /// Configuration file (TOML). Without one, the embedded defaults are used: hoster
+    /// "hoster.test", SQLite file ./autodisco.sqlite, HTTP on 127.0.0.1:8080 and HTTPS on
+    /// 127.0.0.1:8443 with a self-signed certificate.
+    #[arg(long, short, global = true, env = "AUTODISCO_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 failure, 2 usage or configuration error.
+Logging: set RUST_LOG (for example RUST_LOG=autodisco=debug); default is info.";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTPS AutoDiscover service and the plain-HTTP redirect site.
+    ///
+    /// SIGHUP re-reads the config file (profiles and public URL; a bad file is refused and the
+    /// old one kept) and the certificates. SIGTERM or Ctrl-C stops accepting and lets requests
+    /// in flight finish.
+    Serve,
+    /// Manage hosted domains and alias domains.
+    #[command(subcommand)]
+    Domain(admin::DomainCommand),
+    /// Manage service profiles (the plans a hoster sells).
+    #[command(subcommand)]
+    Profile(admin::ProfileCommand),
+    /// Manage per-user overrides (display name, login name, redirects for moved mailboxes).
+    #[command(subcommand)]
+    User(admin::UserCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve(config).await,
+            Command::Domain(command) => admin::domain(&config, command).await,
+            Command::Profile(command) => admin::profile(&config, command).await,
+            Command::User(command) => admin::user(&config, command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(path) => Ok(Config::load(path)?),
+        None => Ok(Config::embedded_defaults()),
+    }
+}
+
+/// Opens the directory named by the config, creating a SQLite file on first use.
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(&config.database)
+        .await
+        .with_context(|| format!("cannot open the directory {}", redact(&config.database)))
+}
+
+/// The database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing::info!(config = %config.origin(), hoster = %config.hoster, "starting");
+    let store = open_store(&config).await?;
+    bootstrap::prepare_directory(&config, &store).await?;
+    let directory = LiveDirectory::load(store.clone())
+        .await
+        .context("cannot load the directory")?;
+    let refresher = directory.spawn_refresher(config.directory_poll);
+    let server = RunningServer::start(&config, directory.clone()).await?;
+    tracing::info!(
+        directory = ?directory.snapshot().counts(),
+        "ready; add a customer domain with: autodisco domain add customer.example"
+    );
+    wait_for_signals(&server, config, &store).await;
+    tracing::info!("shutting down: finishing requests in flight");
+    server.shutdown().await;
+    refresher.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signals(server: &RunningServer, mut config: Config, store: &Store) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hangup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        tracing::error!("cannot install signal handlers; stop with Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading configuration and certificates");
+                if let Some(path) = config.source.clone() {
+                    match Config::load(&path) {
+                        Ok(new) => match bootstrap::prepare_directory(&new, store).await {
+                            Ok(()) => {
+                                server.apply_site(&new);
+                                config = new;
+                                tracing::info!(config = %path.display(), "configuration reloaded");
+                            }
+                            Err(e) => tracing::error!(error = %e, "reloaded configuration could not be applied to the directory; keeping the old one"),
+                        },
+                        Err(e) => tracing::error!(error = %e, "configuration refused; keeping the old one"),
+                    }
+                }
+                server.reload_certificates();
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signals(_server: &RunningServer, _config: Config, _store: &Store) {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://app:secret@db.example/dir"), "postgres://app:***@db.example/dir");
+        assert_eq!(redact("sqlite://./a.sqlite"), "sqlite://./a.sqlite");
+    }
+}

@@ -1,1 +1,32 @@
-//! placeholder while the crate is written
+//! autodisco-directory: which domains autodisco answers for, and with what.
+//!
+//! The data model: named service profiles ([`autodisco_proto::ServiceProfile`]), hosted primary
+//! domains using a profile, alias domains pointing at a primary, and per-user overrides (display
+//! name, login name, or a redirect). It lives in SQLite or PostgreSQL; requests are answered from
+//! an immutable in-memory [`Snapshot`] that a background refresher replaces when the database
+//! changes.
+//!
+//! - [`store`]: the database ([`Store`]): connect and migrate, every read and write, and loading
+//!   a snapshot.
+//! - [`snapshot`]: the immutable, compact in-memory directory ([`Snapshot`]) and its builder;
+//!   [`Snapshot::resolve`] turns an address into an [`autodisco_proto::Answer`].
+//! - [`live`]: the served directory ([`LiveDirectory`]): lock-free access to the current
+//!   snapshot and the refresher that keeps it fresh.
+//! - [`model`]: the records the store hands out ([`DomainInfo`], [`UserOverride`], ...).
+//! - [`error`]: [`DirectoryError`].
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod live;
+pub mod model;
+pub mod snapshot;
+pub mod store;
+
+pub use error::{DirectoryError, ObjectKind, OverrideProblem};
+pub use live::{DEFAULT_POLL_INTERVAL, DirectoryHealth, LiveDirectory};
+pub use model::{
+    DomainInfo, DomainKind, DomainRemoval, DomainStatus, ProfileEntry, Redirect, RemovedDomain,
+    UnknownStatus, Upsert, UserOverride,
+};
+pub use snapshot::{Snapshot, SnapshotBuilder, SnapshotCounts};
+pub use store::{Backend, Store};

@@ -6,12 +6,34 @@
 //! - [`address`]: validated [`Domain`] names and [`EmailAddress`]es.
 //! - [`profile`]: the protocol-neutral [`ServiceProfile`] every dialect renders.
 //! - [`answer`]: the directory's decision for one address ([`Answer`]).
+//! - [`request`]: [`parse_request`] for the body posted to the XML AutoDiscover URL.
+//! - [`pox`]: Outlook's POX dialect ([MS-OXDSCLI]): requests, responses, errors.
+//! - [`mobilesync`]: the ActiveSync dialect ([MS-ASCMD] 2.2.1.1).
+//! - [`autodiscover_error`]: the `Error` element and [`ErrorCode`]s both XML dialects share.
+//! - [`decode_error`]: why a response could not be decoded (client side).
+//! - [`xml`]: the hardened reader and escaping writer under every XML dialect.
+//! - [`round_trip`]: decode-encode-decode checks, run by the fuzz targets and the tests.
 #![warn(missing_docs)]
 
 pub mod address;
 pub mod answer;
+pub mod autodiscover_error;
+pub mod decode_error;
+pub mod mobilesync;
+pub mod pox;
 pub mod profile;
+pub mod request;
+pub mod round_trip;
+pub mod xml;
 
 pub use address::{AddressError, Domain, DomainError, EmailAddress};
 pub use answer::{AccountSettings, Answer};
+pub use autodiscover_error::{AutodiscoverError, ErrorCode, ErrorStamp};
+pub use decode_error::DecodeError;
+pub use mobilesync::{MobileSyncRequest, MobileSyncResponse};
+pub use pox::{OutlookRequest, OutlookResponse, RenderOptions};
 pub use profile::{ProfileError, ServiceProfile};
+pub use request::{
+    AutodiscoverRequest, Dialect, RequestError, parse_request, render_request_error,
+};
+pub use xml::XmlError;

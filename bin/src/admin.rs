@@ -1,0 +1,310 @@
+//! `autodisco domain|profile|user`: the directory's admin commands.
+//!
+//! Each command opens the directory the config names, changes it in one transaction, and exits;
+//! a running server picks the change up within its poll interval (1 s by default).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use autodisco_directory::{DomainKind, DomainRemoval, DomainStatus, Redirect, Upsert, UserOverride};
+use autodisco_proto::{Domain, EmailAddress, ServiceProfile};
+use autodisco_server::bootstrap::{DEFAULT_PROFILE, prepare_directory};
+use autodisco_server::config::Config;
+use clap::Subcommand;
+
+use crate::open_store;
+
+#[derive(Subcommand)]
+pub(crate) enum DomainCommand {
+    /// Host a customer domain (or, with --alias-of, an alias of a hosted one).
+    ///
+    /// Names are validated and stored in canonical form: lower case, no trailing dot,
+    /// internationalised names as A-labels (xn--...).
+    Add {
+        /// The domain, such as customer.example.
+        name: String,
+        /// The service profile; default "default".
+        #[arg(long, conflicts_with = "alias_of")]
+        profile: Option<String>,
+        /// Make NAME an alias of this hosted domain: addresses in NAME get its settings.
+        #[arg(long, value_name = "PRIMARY")]
+        alias_of: Option<String>,
+    },
+    /// Stop hosting a domain.
+    Remove {
+        /// The domain.
+        name: String,
+        /// Also remove its alias domains and user overrides.
+        #[arg(long)]
+        cascade: bool,
+    },
+    /// List hosted domains.
+    List,
+    /// Show one domain: status, profile, aliases, user overrides.
+    Show {
+        /// The domain.
+        name: String,
+    },
+    /// Move a primary domain to another service profile.
+    SetProfile {
+        /// The domain.
+        name: String,
+        /// The profile.
+        profile: String,
+    },
+    /// Answer a domain as not hosted, without removing it.
+    Suspend {
+        /// The domain.
+        name: String,
+    },
+    /// Answer a suspended domain again.
+    Resume {
+        /// The domain.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ProfileCommand {
+    /// Create a profile from a TOML file (the same keys as a [profiles.NAME] table in the
+    /// config), or, without --file, a copy of the built-in default for the hoster.
+    Add {
+        /// The profile's name: letters, digits, '-', '_', '.'.
+        name: String,
+        /// TOML file with the profile's settings.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Replace a profile's settings with those in a TOML file (see `profile show`).
+    Set {
+        /// The profile's name.
+        name: String,
+        /// TOML file with the profile's settings.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List profiles and how many domains use each.
+    List,
+    /// Print a profile as TOML (a starting point for `profile set`).
+    Show {
+        /// The profile's name.
+        name: String,
+    },
+    /// Remove a profile no domain uses.
+    Remove {
+        /// The profile's name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UserCommand {
+    /// Set an override for one mailbox (replacing any it had).
+    Add {
+        /// The address, such as jane@customer.example.
+        address: String,
+        /// The display name clients show.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The login name, instead of the profile's username template.
+        #[arg(long)]
+        login_name: Option<String>,
+        /// The mailbox moved: send clients to this address (POX redirectAddr).
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "redirect_url")]
+        redirect_addr: Option<String>,
+        /// The mailbox is served elsewhere: send clients to this https AutoDiscover URL.
+        #[arg(long, value_name = "URL")]
+        redirect_url: Option<String>,
+    },
+    /// Remove a mailbox's override: it gets its domain's answer again.
+    Remove {
+        /// The address.
+        address: String,
+    },
+    /// List overrides, of one domain or of all.
+    List {
+        /// Only this domain.
+        domain: Option<String>,
+    },
+}
+
+fn domain_arg(name: &str) -> anyhow::Result<Domain> {
+    Domain::parse(name).with_context(|| format!("{name:?} is not a valid domain name"))
+}
+
+fn address_arg(address: &str) -> anyhow::Result<EmailAddress> {
+    EmailAddress::parse(address).with_context(|| format!("{address:?} is not a valid email address"))
+}
+
+fn upsert_word(upsert: Upsert) -> &'static str {
+    match upsert {
+        Upsert::Created => "created",
+        Upsert::Replaced => "replaced",
+    }
+}
+
+pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match command {
+        DomainCommand::Add { name, profile, alias_of } => {
+            let domain = domain_arg(&name)?;
+            if let Some(primary) = alias_of {
+                let primary = domain_arg(&primary)?;
+                store.add_alias(&domain, &primary).await?;
+                println!("added {domain} as an alias of {primary}");
+            } else {
+                prepare_directory(config, &store).await?;
+                let profile = profile.unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
+                store.add_domain(&domain, &profile).await?;
+                println!("added {domain} with profile {profile}");
+            }
+            println!(
+                "the customer adds: autodiscover.{domain}. CNAME {}.",
+                config.redirect_host
+            );
+        }
+        DomainCommand::Remove { name, cascade } => {
+            let domain = domain_arg(&name)?;
+            let removal = if cascade { DomainRemoval::Cascade } else { DomainRemoval::OnlyIfUnused };
+            let removed = store.remove_domain(&domain, removal).await?;
+            println!("removed {domain}");
+            for alias in &removed.aliases {
+                println!("removed alias {alias}");
+            }
+            if removed.users > 0 {
+                println!("removed {} user overrides", removed.users);
+            }
+        }
+        DomainCommand::List => {
+            for info in store.list_domains().await? {
+                match &info.kind {
+                    DomainKind::Primary { profile, .. } => println!("{}\t{}\tprofile {profile}", info.name, info.status),
+                    DomainKind::Alias { primary } => println!("{}\t{}\talias of {primary}", info.name, info.status),
+                }
+            }
+        }
+        DomainCommand::Show { name } => {
+            let info = store.get_domain(&domain_arg(&name)?).await?;
+            println!("domain:  {}", info.name);
+            println!("status:  {}", info.status);
+            match &info.kind {
+                DomainKind::Primary { profile, aliases, users } => {
+                    println!("profile: {profile}");
+                    let aliases: Vec<String> = aliases.iter().map(ToString::to_string).collect();
+                    println!("aliases: {}", if aliases.is_empty() { "-".to_owned() } else { aliases.join(", ") });
+                    println!("users:   {users} overrides");
+                }
+                DomainKind::Alias { primary } => println!("alias of: {primary}"),
+            }
+            println!("DNS:     autodiscover.{}. CNAME {}.", info.name, config.redirect_host);
+        }
+        DomainCommand::SetProfile { name, profile } => {
+            let domain = domain_arg(&name)?;
+            store.set_profile(&domain, &profile).await?;
+            println!("{domain} now uses profile {profile}");
+        }
+        DomainCommand::Suspend { name } => {
+            let domain = domain_arg(&name)?;
+            store.set_status(&domain, DomainStatus::Suspended).await?;
+            println!("{domain} suspended: answered as not hosted");
+        }
+        DomainCommand::Resume { name } => {
+            let domain = domain_arg(&name)?;
+            store.set_status(&domain, DomainStatus::Active).await?;
+            println!("{domain} active again");
+        }
+    }
+    Ok(())
+}
+
+fn read_profile_file(path: &std::path::Path) -> anyhow::Result<ServiceProfile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+        match line {
+            Some(line) => anyhow::anyhow!("{}:{line}: {}", path.display(), e.message().trim()),
+            None => anyhow::anyhow!("{}: {}", path.display(), e.message().trim()),
+        }
+    })
+}
+
+pub(crate) async fn profile(config: &Config, command: ProfileCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match command {
+        ProfileCommand::Add { name, file } => {
+            if store.get_profile(&name).await.is_ok() {
+                bail!("profile {name} exists already; use `autodisco profile set {name} --file FILE`");
+            }
+            let profile = match file {
+                Some(path) => read_profile_file(&path)?,
+                None => ServiceProfile::default_for_hoster(config.hoster.as_str()),
+            };
+            store.put_profile(&name, &profile).await?;
+            println!("profile {name} created");
+        }
+        ProfileCommand::Set { name, file } => {
+            let profile = read_profile_file(&file)?;
+            if config.profiles.contains_key(&name) {
+                eprintln!("note: profile {name} is also defined in {}; the config's version returns at the next start or SIGHUP", config.origin());
+            }
+            let upsert = store.put_profile(&name, &profile).await?;
+            println!("profile {name} {}", upsert_word(upsert));
+        }
+        ProfileCommand::List => {
+            for entry in store.list_profiles().await? {
+                println!("{}\t{} domains", entry.name, entry.domains);
+            }
+        }
+        ProfileCommand::Show { name } => {
+            let profile = store.get_profile(&name).await?;
+            print!("{}", toml::to_string_pretty(&profile).context("cannot print the profile as TOML")?);
+        }
+        ProfileCommand::Remove { name } => {
+            store.remove_profile(&name).await?;
+            println!("profile {name} removed");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match command {
+        UserCommand::Add { address, display_name, login_name, redirect_addr, redirect_url } => {
+            let mut user = UserOverride::new(address_arg(&address)?);
+            user.display_name = display_name;
+            user.login_name = login_name;
+            user.redirect = match (redirect_addr, redirect_url) {
+                (Some(target), _) => Some(Redirect::Address(address_arg(&target)?)),
+                (None, Some(url)) => Some(Redirect::Url(url)),
+                (None, None) => None,
+            };
+            let (stored, upsert) = store.put_user(&user).await?;
+            println!("override for {} {}", stored.address, upsert_word(upsert));
+        }
+        UserCommand::Remove { address } => {
+            let address = address_arg(&address)?;
+            store.remove_user(&address).await?;
+            println!("override for {address} removed");
+        }
+        UserCommand::List { domain } => {
+            let domain = domain.as_deref().map(domain_arg).transpose()?;
+            for user in store.list_users(domain.as_ref()).await? {
+                let mut line = user.address.to_string();
+                if let Some(name) = &user.display_name {
+                    line.push_str(&format!("\tdisplay name {name:?}"));
+                }
+                if let Some(login) = &user.login_name {
+                    line.push_str(&format!("\tlogin {login}"));
+                }
+                match &user.redirect {
+                    Some(Redirect::Address(target)) => line.push_str(&format!("\tredirect to {target}")),
+                    Some(Redirect::Url(url)) => line.push_str(&format!("\tredirect to {url}")),
+                    None => {}
+                }
+                println!("{line}");
+            }
+        }
+    }
+    Ok(())
+}

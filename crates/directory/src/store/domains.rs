@@ -1,0 +1,363 @@
+//! Hosted domains: primaries with a profile, and aliases pointing at a primary.
+
+use std::collections::{HashMap, HashSet};
+
+use autodisco_proto::Domain;
+use sqlx::Row;
+use sqlx::AnyConnection;
+
+use super::Store;
+use super::profiles::profile_exists;
+use crate::error::{DirectoryError, ObjectKind};
+use crate::model::{DomainInfo, DomainKind, DomainRemoval, DomainStatus, RemovedDomain};
+
+/// Domains per INSERT in [`Store::add_domains`]: few enough parameters for SQLite (32766) and
+/// PostgreSQL (65535), many enough to make a million rows quick.
+const BULK_CHUNK: usize = 500;
+
+/// A domain row: its status and, for an alias, its primary.
+pub(super) struct DomainRow {
+    pub(super) status: DomainStatus,
+    pub(super) profile: Option<String>,
+    pub(super) alias_of: Option<String>,
+}
+
+impl Store {
+    /// Adds `domain` as an active primary domain using the existing profile `profile`.
+    pub async fn add_domain(&self, domain: &Domain, profile: &str) -> Result<(), DirectoryError> {
+        self.add_domains(std::slice::from_ref(domain), profile)
+            .await
+            .map(drop)
+    }
+
+    /// Adds many active primary domains with one profile in one transaction: all or none. For
+    /// imports; returns how many were added. Refuses, adding nothing, if any of them exists
+    /// already (as a primary or an alias) or is listed twice.
+    pub async fn add_domains(
+        &self,
+        domains: &[Domain],
+        profile: &str,
+    ) -> Result<u64, DirectoryError> {
+        let mut seen = HashSet::with_capacity(domains.len());
+        if let Some(twice) = domains.iter().find(|d| !seen.insert(d.as_str())) {
+            return Err(already_exists(twice));
+        }
+        drop(seen);
+        let mut tx = self.begin_write().await?;
+        if !profile_exists(&mut tx, profile).await? {
+            return Err(DirectoryError::NotFound {
+                kind: ObjectKind::Profile,
+                name: profile.to_owned(),
+            });
+        }
+        for chunk in domains.chunks(BULK_CHUNK) {
+            let placeholders = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let select = format!("SELECT name FROM domains WHERE name IN ({placeholders})");
+            let mut existing = sqlx::query_scalar::<_, String>(&select);
+            for domain in chunk {
+                existing = existing.bind(domain.as_str());
+            }
+            if let Some(name) = existing.fetch_optional(&mut *tx).await? {
+                return Err(DirectoryError::AlreadyExists {
+                    kind: ObjectKind::Domain,
+                    name,
+                });
+            }
+            // $1 is the profile, shared by every row; names start at $2.
+            let values = (2..=chunk.len() + 1)
+                .map(|i| format!("(${i}, 'active', $1)"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let insert_sql = format!("INSERT INTO domains (name, status, profile) VALUES {values}");
+            let mut insert = sqlx::query(&insert_sql).bind(profile);
+            for domain in chunk {
+                insert = insert.bind(domain.as_str());
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(domains.len() as u64)
+    }
+
+    /// Adds `alias` as an active alias of the primary domain `primary`.
+    ///
+    /// Refused if `primary` does not exist, if it is itself an alias
+    /// ([`DirectoryError::AliasOfAlias`]), or if `alias` exists already.
+    pub async fn add_alias(&self, alias: &Domain, primary: &Domain) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write().await?;
+        let target = domain_row(&mut tx, primary)
+            .await?
+            .ok_or_else(|| not_found(primary))?;
+        if let Some(target_primary) = target.alias_of {
+            return Err(DirectoryError::AliasOfAlias {
+                alias: alias.clone(),
+                target: primary.clone(),
+                target_primary: stored_domain(&target_primary)?,
+            });
+        }
+        if domain_row(&mut tx, alias).await?.is_some() {
+            return Err(already_exists(alias));
+        }
+        sqlx::query("INSERT INTO domains (name, status, alias_of) VALUES ($1, 'active', $2)")
+            .bind(alias.as_str())
+            .bind(primary.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a domain. An alias goes alone. A primary with aliases or user overrides is
+    /// refused ([`DirectoryError::DomainHasDependents`]) unless `removal` is
+    /// [`DomainRemoval::Cascade`], which removes them too, in the same transaction.
+    pub async fn remove_domain(
+        &self,
+        domain: &Domain,
+        removal: DomainRemoval,
+    ) -> Result<RemovedDomain, DirectoryError> {
+        let mut tx = self.begin_write().await?;
+        let row = domain_row(&mut tx, domain)
+            .await?
+            .ok_or_else(|| not_found(domain))?;
+        let mut removed = RemovedDomain::default();
+        if row.alias_of.is_none() {
+            removed.aliases = aliases_of(&mut tx, domain).await?;
+            removed.users = user_count(&mut tx, domain).await?;
+            let has_dependents = !removed.aliases.is_empty() || removed.users > 0;
+            if has_dependents && removal == DomainRemoval::OnlyIfUnused {
+                return Err(DirectoryError::DomainHasDependents {
+                    domain: domain.clone(),
+                    aliases: removed.aliases,
+                    users: removed.users,
+                });
+            }
+            for sql in [
+                "DELETE FROM user_overrides WHERE domain = $1",
+                "DELETE FROM domains WHERE alias_of = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(domain.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query("DELETE FROM domains WHERE name = $1")
+            .bind(domain.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// Moves the primary domain `domain` to the existing profile `profile`.
+    pub async fn set_profile(&self, domain: &Domain, profile: &str) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write().await?;
+        let row = domain_row(&mut tx, domain)
+            .await?
+            .ok_or_else(|| not_found(domain))?;
+        if let Some(primary) = row.alias_of {
+            return Err(DirectoryError::IsAlias {
+                alias: domain.clone(),
+                primary: stored_domain(&primary)?,
+            });
+        }
+        if !profile_exists(&mut tx, profile).await? {
+            return Err(DirectoryError::NotFound {
+                kind: ObjectKind::Profile,
+                name: profile.to_owned(),
+            });
+        }
+        sqlx::query("UPDATE domains SET profile = $1 WHERE name = $2")
+            .bind(profile)
+            .bind(domain.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Activates or suspends a domain. Suspending a primary also silences its aliases; an
+    /// alias can be suspended on its own.
+    pub async fn set_status(
+        &self,
+        domain: &Domain,
+        status: DomainStatus,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query("UPDATE domains SET status = $1 WHERE name = $2")
+            .bind(status.as_str())
+            .bind(domain.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(not_found(domain));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One domain with its profile, aliases and override count, or its primary if an alias.
+    pub async fn get_domain(&self, domain: &Domain) -> Result<DomainInfo, DirectoryError> {
+        let mut conn = self.pool.acquire().await?;
+        let row = domain_row(&mut conn, domain)
+            .await?
+            .ok_or_else(|| not_found(domain))?;
+        let kind = match (row.alias_of, row.profile) {
+            (Some(primary), _) => DomainKind::Alias {
+                primary: stored_domain(&primary)?,
+            },
+            (None, profile) => DomainKind::Primary {
+                profile: profile.unwrap_or_default(),
+                aliases: aliases_of(&mut conn, domain).await?,
+                users: user_count(&mut conn, domain).await?,
+            },
+        };
+        Ok(DomainInfo {
+            name: domain.clone(),
+            status: row.status,
+            kind,
+        })
+    }
+
+    /// Every domain, sorted by name, primaries with their aliases and override counts.
+    ///
+    /// Rows whose names are not canonical (edited into the database by hand) are skipped with a
+    /// warning: no request could ever match them.
+    pub async fn list_domains(&self) -> Result<Vec<DomainInfo>, DirectoryError> {
+        let mut conn = self.pool.acquire().await?;
+        let rows = sqlx::query("SELECT name, status, profile, alias_of FROM domains")
+            .fetch_all(&mut *conn)
+            .await?;
+        let counts = sqlx::query("SELECT domain, COUNT(*) FROM user_overrides GROUP BY domain")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut users = HashMap::with_capacity(counts.len());
+        for row in counts {
+            users.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)? as u64);
+        }
+        let mut domains = Vec::with_capacity(rows.len());
+        let mut aliases: HashMap<String, Vec<Domain>> = HashMap::new();
+        for row in rows {
+            let name: String = row.try_get(0)?;
+            let Some(domain) = canonical(&name) else {
+                continue;
+            };
+            let status = parse_status(&row.try_get::<String, _>(1)?);
+            let alias_of: Option<String> = row.try_get(3)?;
+            let kind = match alias_of {
+                Some(primary) => {
+                    aliases.entry(primary.clone()).or_default().push(domain.clone());
+                    let Some(primary) = canonical(&primary) else {
+                        continue;
+                    };
+                    DomainKind::Alias { primary }
+                }
+                None => DomainKind::Primary {
+                    profile: row.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                    aliases: Vec::new(),
+                    users: users.get(&name).copied().unwrap_or(0),
+                },
+            };
+            domains.push(DomainInfo {
+                name: domain,
+                status,
+                kind,
+            });
+        }
+        for info in &mut domains {
+            if let DomainKind::Primary { aliases: list, .. } = &mut info.kind {
+                if let Some(mut found) = aliases.remove(info.name.as_str()) {
+                    found.sort();
+                    *list = found;
+                }
+            }
+        }
+        domains.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(domains)
+    }
+}
+
+pub(super) async fn domain_row(
+    conn: &mut AnyConnection,
+    domain: &Domain,
+) -> Result<Option<DomainRow>, DirectoryError> {
+    let row = sqlx::query("SELECT status, profile, alias_of FROM domains WHERE name = $1")
+        .bind(domain.as_str())
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        Ok(DomainRow {
+            status: parse_status(&row.try_get::<String, _>(0)?),
+            profile: row.try_get(1)?,
+            alias_of: row.try_get(2)?,
+        })
+    })
+    .transpose()
+}
+
+async fn aliases_of(
+    conn: &mut AnyConnection,
+    domain: &Domain,
+) -> Result<Vec<Domain>, DirectoryError> {
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM domains WHERE alias_of = $1")
+        .bind(domain.as_str())
+        .fetch_all(conn)
+        .await?;
+    let mut aliases: Vec<Domain> = names.iter().filter_map(|n| canonical(n)).collect();
+    aliases.sort();
+    Ok(aliases)
+}
+
+async fn user_count(conn: &mut AnyConnection, domain: &Domain) -> Result<u64, DirectoryError> {
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_overrides WHERE domain = $1")
+        .bind(domain.as_str())
+        .fetch_one(conn)
+        .await?;
+    Ok(count as u64)
+}
+
+/// The schema's CHECK allows only these two; anything else would be a hand edit, and treating
+/// it as suspended errs on the side of not answering.
+pub(super) fn parse_status(status: &str) -> DomainStatus {
+    status.parse().unwrap_or(DomainStatus::Suspended)
+}
+
+/// A stored name if it is canonical; warns and gives `None` otherwise.
+pub(super) fn canonical(name: &str) -> Option<Domain> {
+    match Domain::parse(name) {
+        Ok(domain) if domain.as_str() == name => Some(domain),
+        _ => {
+            tracing::warn!(
+                domain = name,
+                "skipping a domain stored in non-canonical form; remove it with SQL and add it again"
+            );
+            None
+        }
+    }
+}
+
+/// A stored name that must be valid for the operation to go on.
+pub(super) fn stored_domain(name: &str) -> Result<Domain, DirectoryError> {
+    canonical(name).ok_or_else(|| DirectoryError::NotFound {
+        kind: ObjectKind::Domain,
+        name: name.to_owned(),
+    })
+}
+
+pub(super) fn not_found(domain: &Domain) -> DirectoryError {
+    DirectoryError::NotFound {
+        kind: ObjectKind::Domain,
+        name: domain.to_string(),
+    }
+}
+
+fn already_exists(domain: &Domain) -> DirectoryError {
+    DirectoryError::AlreadyExists {
+        kind: ObjectKind::Domain,
+        name: domain.to_string(),
+    }
+}

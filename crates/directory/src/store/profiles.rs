@@ -1,0 +1,150 @@
+//! Service profiles: named plans stored as the JSON of [`ServiceProfile`].
+
+use autodisco_proto::{Domain, ServiceProfile};
+use sqlx::Row;
+use sqlx::AnyConnection;
+
+use super::Store;
+use crate::error::{DirectoryError, ObjectKind};
+use crate::model::{ProfileEntry, Upsert, check_profile_name};
+
+/// How many of the domains using a profile [`DirectoryError::ProfileInUse`] names.
+const IN_USE_SAMPLE: usize = 10;
+
+impl Store {
+    /// Stores `profile` under `name`, replacing any profile of that name. Domains using it see
+    /// the change with the next snapshot.
+    ///
+    /// Refuses names that are not plain ([`DirectoryError::InvalidProfileName`]) and profiles
+    /// that fail [`ServiceProfile::validate`] ([`DirectoryError::InvalidProfile`]).
+    pub async fn put_profile(
+        &self,
+        name: &str,
+        profile: &ServiceProfile,
+    ) -> Result<Upsert, DirectoryError> {
+        check_profile_name(name)?;
+        profile
+            .validate()
+            .map_err(|problems| DirectoryError::InvalidProfile {
+                name: name.to_owned(),
+                problems,
+            })?;
+        let settings = serde_json::to_string(profile).expect("a ServiceProfile always serialises");
+        let mut tx = self.begin_write().await?;
+        let outcome = if profile_exists(&mut tx, name).await? {
+            sqlx::query("UPDATE profiles SET settings = $1 WHERE name = $2")
+                .bind(settings)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            Upsert::Replaced
+        } else {
+            sqlx::query("INSERT INTO profiles (name, settings) VALUES ($1, $2)")
+                .bind(name)
+                .bind(settings)
+                .execute(&mut *tx)
+                .await?;
+            Upsert::Created
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// The profile stored under `name`.
+    pub async fn get_profile(&self, name: &str) -> Result<ServiceProfile, DirectoryError> {
+        let settings: Option<String> =
+            sqlx::query_scalar("SELECT settings FROM profiles WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        let settings = settings.ok_or_else(|| DirectoryError::NotFound {
+            kind: ObjectKind::Profile,
+            name: name.to_owned(),
+        })?;
+        parse_profile(name, &settings)
+    }
+
+    /// Every profile with the number of domains using it, sorted by name.
+    pub async fn list_profiles(&self) -> Result<Vec<ProfileEntry>, DirectoryError> {
+        let rows = sqlx::query(
+            "SELECT p.name, p.settings, \
+             (SELECT COUNT(*) FROM domains d WHERE d.profile = p.name) AS domains \
+             FROM profiles p",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut profiles = rows
+            .iter()
+            .map(|row| {
+                let name: String = row.try_get(0)?;
+                let settings: String = row.try_get(1)?;
+                let domains: i64 = row.try_get(2)?;
+                Ok(ProfileEntry {
+                    profile: parse_profile(&name, &settings)?,
+                    name,
+                    domains: domains as u64,
+                })
+            })
+            .collect::<Result<Vec<_>, DirectoryError>>()?;
+        profiles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(profiles)
+    }
+
+    /// Removes the profile `name`; refused with [`DirectoryError::ProfileInUse`] while any
+    /// domain uses it.
+    pub async fn remove_profile(&self, name: &str) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write().await?;
+        if !profile_exists(&mut tx, name).await? {
+            return Err(DirectoryError::NotFound {
+                kind: ObjectKind::Profile,
+                name: name.to_owned(),
+            });
+        }
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domains WHERE profile = $1")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        if total > 0 {
+            let names: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM domains WHERE profile = $1 LIMIT 100")
+                    .bind(name)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let mut domains: Vec<Domain> =
+                names.iter().filter_map(|n| Domain::parse(n).ok()).collect();
+            domains.sort();
+            domains.truncate(IN_USE_SAMPLE);
+            return Err(DirectoryError::ProfileInUse {
+                profile: name.to_owned(),
+                domains,
+                total: total as u64,
+            });
+        }
+        sqlx::query("DELETE FROM profiles WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+pub(super) async fn profile_exists(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<bool, DirectoryError> {
+    Ok(sqlx::query("SELECT name FROM profiles WHERE name = $1")
+        .bind(name)
+        .fetch_optional(conn)
+        .await?
+        .is_some())
+}
+
+/// Reads a stored profile. Unknown fields are refused as everywhere else: a profile written by a
+/// newer autodisco must not be half understood.
+pub(super) fn parse_profile(name: &str, settings: &str) -> Result<ServiceProfile, DirectoryError> {
+    serde_json::from_str(settings).map_err(|error| DirectoryError::CorruptProfile {
+        name: name.to_owned(),
+        error,
+    })
+}

@@ -1,0 +1,588 @@
+//! The TOML configuration: parsed, checked as a whole, and reported with file, line and reason.
+//!
+//! Nothing here starts anything: [`Config::load`] either returns a complete, valid configuration
+//! or every problem it found. A reload parses the file again the same way, so a bad edit is
+//! refused while the old configuration keeps serving.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use autodisco_proto::{Domain, ServiceProfile};
+use serde::Deserialize;
+use thiserror::Error;
+use toml::Spanned;
+
+/// The hoster name the embedded defaults use when no config file is given. `.test` is reserved
+/// (RFC 2606), so the defaults can never point a client at somebody else's servers.
+pub const DEFAULT_HOSTER: &str = "hoster.test";
+/// The SQLite file the embedded defaults use, in the working folder.
+pub const DEFAULT_DATABASE: &str = "sqlite://autodisco.sqlite";
+/// The embedded defaults' plain-HTTP listener.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8080";
+/// The embedded defaults' HTTPS listener.
+pub const DEFAULT_HTTPS_LISTEN: &str = "127.0.0.1:8443";
+/// Where the embedded defaults keep the self-signed certificate they create on first start.
+pub const DEFAULT_SELF_SIGNED: &str = "autodisco-selfsigned.pem";
+/// The largest request body any endpoint reads (the bound; Outlook's requests are < 1 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A configuration that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from; `None` for the embedded defaults.
+    pub source: Option<PathBuf>,
+    /// The hoster's domain (`hoster.example`).
+    pub hoster: Domain,
+    /// The HTTPS service's host name (default `autodiscover.HOSTER`).
+    pub service_host: Domain,
+    /// The redirect site's host name, the CNAME target customers use (default
+    /// `autodiscoverredirect.HOSTER`).
+    pub redirect_host: Domain,
+    /// Origin of the HTTPS service as clients reach it, without a trailing slash
+    /// (default `https://autodiscover.HOSTER`, no port).
+    pub public_url: String,
+    /// `sqlite://PATH` or `postgres://...`.
+    pub database: String,
+    /// Plain-HTTP listeners for the redirect site.
+    pub http_listen: Vec<SocketAddr>,
+    /// HTTPS listeners for the AutoDiscover service.
+    pub https_listen: Vec<SocketAddr>,
+    /// Where the certificate comes from.
+    pub tls: TlsSource,
+    /// A folder of per-domain certificates (`NAME.pem`, chain and key), served by SNI.
+    pub certs_dir: Option<PathBuf>,
+    /// Timeouts and sizes.
+    pub limits: Limits,
+    /// Profiles defined in the config, written to the directory at start and on reload.
+    pub profiles: BTreeMap<String, ServiceProfile>,
+    /// How often the directory's revision is polled for changes made by other processes.
+    pub directory_poll: Duration,
+}
+
+/// Where the hoster's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// PEM files given in the config.
+    Files {
+        /// Certificate chain, leaf first.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// A self-signed certificate, created at this path on first start (embedded defaults and
+    /// configs that name no certificate).
+    SelfSigned {
+        /// Combined PEM file: certificate then key.
+        path: PathBuf,
+    },
+}
+
+/// Timeouts and limits of the listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body read, at most [`MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    /// Time allowed for the request head to arrive.
+    pub header_timeout: Duration,
+    /// Time allowed for a whole request, body included, to be answered.
+    pub request_timeout: Duration,
+    /// Time allowed for a TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Connections held open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: MAX_BODY_BYTES,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(15),
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 20_000,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// One problem found in a config file, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// 1-based line, when the problem has a place in the file.
+    pub line: Option<usize>,
+    /// 1-based column.
+    pub column: Option<usize>,
+    /// What is wrong, in words.
+    pub reason: String,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read the config file: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read, but has problems; all of them are listed.
+    #[error("{}", ProblemList { path, problems })]
+    Invalid {
+        /// The file (or `<embedded defaults>`).
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+struct ProblemList<'a> {
+    path: &'a Path,
+    problems: &'a [ConfigProblem],
+}
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.path.display())?;
+            if let Some(line) = p.line {
+                write!(f, ":{line}")?;
+                if let Some(column) = p.column {
+                    write!(f, ":{column}")?;
+                }
+            }
+            write!(f, ": {}", p.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// The file's shape, as serde reads it. Every field that a later check may refuse is `Spanned`,
+/// so the refusal can name its line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    hoster: Spanned<String>,
+    #[serde(default)]
+    service_host: Option<Spanned<String>>,
+    #[serde(default)]
+    redirect_host: Option<Spanned<String>>,
+    #[serde(default)]
+    public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    database: Option<Spanned<String>>,
+    #[serde(default)]
+    http: Option<RawHttp>,
+    #[serde(default)]
+    https: Option<RawHttps>,
+    #[serde(default)]
+    limits: Option<Spanned<RawLimits>>,
+    #[serde(default)]
+    directory: Option<RawDirectory>,
+    #[serde(default)]
+    profiles: BTreeMap<String, Spanned<ServiceProfile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttps {
+    listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    cert: Option<Spanned<String>>,
+    #[serde(default)]
+    key: Option<Spanned<String>>,
+    #[serde(default)]
+    certs_dir: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_body_bytes: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    handshake_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    poll_interval_ms: Option<Spanned<u64>>,
+}
+
+/// Maps byte offsets in the file to 1-based lines and columns.
+struct Positions<'a> {
+    text: &'a str,
+}
+
+impl Positions<'_> {
+    fn at(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    fn problem<T>(&self, spanned: &Spanned<T>, reason: impl Into<String>) -> ConfigProblem {
+        let (line, column) = self.at(spanned.span().start);
+        ConfigProblem {
+            line: Some(line),
+            column: Some(column),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Config {
+    /// The embedded defaults: `hoster.test`, SQLite in the working folder, HTTP on
+    /// 127.0.0.1:8080, HTTPS on 127.0.0.1:8443 with a self-signed certificate.
+    pub fn embedded_defaults() -> Self {
+        let hoster = Domain::parse(DEFAULT_HOSTER).expect("the default hoster is a valid name");
+        Self::from_text(
+            &format!("hoster = \"{hoster}\"\n"),
+            Path::new("<embedded defaults>"),
+            Path::new("."),
+        )
+        .expect("the embedded defaults are valid")
+    }
+
+    /// Reads and checks a config file. Relative paths inside it are relative to its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut config = Self::from_text(&text, path, base)?;
+        config.source = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Parses and checks config text; `path` names it in errors, `base` anchors relative paths.
+    pub fn from_text(text: &str, path: &Path, base: &Path) -> Result<Self, ConfigError> {
+        let invalid = |problems| ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        };
+        let positions = Positions { text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| positions.at(s.start))
+                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            invalid(vec![ConfigProblem {
+                line,
+                column,
+                reason: e.message().trim().to_owned(),
+            }])
+        })?;
+        let mut problems = Vec::new();
+        let config = Self::check(raw, &positions, base, &mut problems);
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(invalid(problems)),
+        }
+    }
+
+    fn check(
+        raw: RawConfig,
+        positions: &Positions<'_>,
+        base: &Path,
+        problems: &mut Vec<ConfigProblem>,
+    ) -> Option<Self> {
+        let mut domain = |spanned: &Spanned<String>, what: &str| match Domain::parse(spanned.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                problems.push(positions.problem(spanned, format!("{what}: {e}")));
+                None
+            }
+        };
+        let hoster = domain(&raw.hoster, "hoster");
+        let service_host = match &raw.service_host {
+            Some(s) => domain(s, "service_host"),
+            None => hoster.as_ref().and_then(|h| h.with_prefix("autodiscover").ok()),
+        };
+        let redirect_host = match &raw.redirect_host {
+            Some(s) => domain(s, "redirect_host"),
+            None => hoster
+                .as_ref()
+                .and_then(|h| h.with_prefix("autodiscoverredirect").ok()),
+        };
+        let public_url = match &raw.public_url {
+            Some(url) => match check_public_url(url.get_ref()) {
+                Ok(url) => Some(url),
+                Err(reason) => {
+                    problems.push(positions.problem(url, format!("public_url: {reason}")));
+                    None
+                }
+            },
+            None => service_host.as_ref().map(|h| format!("https://{h}")),
+        };
+
+        let database = match &raw.database {
+            Some(db) => match check_database_url(db.get_ref(), base) {
+                Ok(url) => url,
+                Err(reason) => {
+                    problems.push(positions.problem(db, format!("database: {reason}")));
+                    String::new()
+                }
+            },
+            None => check_database_url(DEFAULT_DATABASE, base).expect("default database URL"),
+        };
+
+        let mut addresses = |list: Option<&Vec<Spanned<String>>>, default: &str, what: &str| {
+            let Some(list) = list else {
+                return vec![default.parse().expect("default listen address")];
+            };
+            list.iter()
+                .filter_map(|entry| match entry.get_ref().parse::<SocketAddr>() {
+                    Ok(addr) => Some(addr),
+                    Err(_) => {
+                        problems.push(positions.problem(
+                            entry,
+                            format!("{what}: {:?} is not an IP address and port such as 0.0.0.0:443 or [::]:443", entry.get_ref()),
+                        ));
+                        None
+                    }
+                })
+                .collect()
+        };
+        let http_listen = addresses(raw.http.as_ref().map(|h| &h.listen), DEFAULT_HTTP_LISTEN, "http.listen");
+        let https_listen = addresses(raw.https.as_ref().map(|h| &h.listen), DEFAULT_HTTPS_LISTEN, "https.listen");
+
+        let resolve = |p: &str| -> PathBuf {
+            let p = Path::new(p);
+            if p.is_absolute() { p.to_owned() } else { base.join(p) }
+        };
+        let https = raw.https.as_ref();
+        let tls = match (https.and_then(|h| h.cert.as_ref()), https.and_then(|h| h.key.as_ref())) {
+            (Some(cert), Some(key)) => TlsSource::Files {
+                cert: resolve(cert.get_ref()),
+                key: resolve(key.get_ref()),
+            },
+            (Some(only), None) | (None, Some(only)) => {
+                problems.push(positions.problem(only, "https: cert and key go together; give both or neither (neither creates a self-signed certificate)"));
+                TlsSource::SelfSigned { path: resolve(DEFAULT_SELF_SIGNED) }
+            }
+            (None, None) => TlsSource::SelfSigned { path: resolve(DEFAULT_SELF_SIGNED) },
+        };
+        let certs_dir = https.and_then(|h| h.certs_dir.as_ref()).map(|d| resolve(d.get_ref()));
+
+        let mut limits = Limits::default();
+        if let Some(raw_limits) = &raw.limits {
+            let l = raw_limits.get_ref();
+            if let Some(max) = l.max_body_bytes {
+                if max == 0 || max > MAX_BODY_BYTES {
+                    problems.push(positions.problem(raw_limits, format!("limits.max_body_bytes must be between 1 and {MAX_BODY_BYTES}")));
+                } else {
+                    limits.max_body_bytes = max;
+                }
+            }
+            let secs = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_secs);
+            limits.header_timeout = secs(l.header_timeout_secs, limits.header_timeout);
+            limits.request_timeout = secs(l.request_timeout_secs, limits.request_timeout);
+            limits.handshake_timeout = secs(l.handshake_timeout_secs, limits.handshake_timeout);
+            limits.shutdown_grace = secs(l.shutdown_grace_secs, limits.shutdown_grace);
+            if let Some(max) = l.max_connections {
+                limits.max_connections = max;
+            }
+            if [limits.header_timeout, limits.request_timeout, limits.handshake_timeout].contains(&Duration::ZERO)
+                || limits.max_connections == 0
+            {
+                problems.push(positions.problem(raw_limits, "limits: timeouts and max_connections must be greater than zero"));
+            }
+        }
+
+        let mut directory_poll = Duration::from_secs(1);
+        if let Some(poll) = raw.directory.as_ref().and_then(|d| d.poll_interval_ms.as_ref()) {
+            if !(50..=60_000).contains(poll.get_ref()) {
+                problems.push(positions.problem(poll, "directory.poll_interval_ms must be between 50 and 60000"));
+            } else {
+                directory_poll = Duration::from_millis(*poll.get_ref());
+            }
+        }
+
+        let mut profiles = BTreeMap::new();
+        for (name, profile) in raw.profiles {
+            if let Err(reason) = check_profile_name(&name) {
+                problems.push(positions.problem(&profile, format!("profiles.{name}: {reason}")));
+            }
+            if let Err(errors) = profile.get_ref().validate() {
+                for e in errors {
+                    problems.push(positions.problem(&profile, format!("profiles.{name}: {e}")));
+                }
+            }
+            profiles.insert(name, profile.into_inner());
+        }
+
+        Some(Self {
+            source: None,
+            hoster: hoster?,
+            service_host: service_host?,
+            redirect_host: redirect_host?,
+            public_url: public_url?,
+            database,
+            http_listen,
+            https_listen,
+            tls,
+            certs_dir,
+            limits,
+            profiles,
+            directory_poll,
+        })
+    }
+
+    /// Where this config came from, for log lines.
+    pub fn origin(&self) -> String {
+        self.source
+            .as_ref()
+            .map_or_else(|| "<embedded defaults>".to_owned(), |p| p.display().to_string())
+    }
+}
+
+/// Profile names appear on command lines and in logs: keep them simple.
+pub fn check_profile_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "profile name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
+/// The public URL becomes every redirect's Location: it must be an https origin, nothing more.
+fn check_public_url(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("{url:?} must start with https://"))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err(format!("{url:?} must be a scheme and host (and port) only, without a path"));
+    }
+    let host = Domain::parse(host).map_err(|e| format!("{url:?}: {e}"))?;
+    match port {
+        Some(port) => {
+            let port: u16 = port.parse().map_err(|_| format!("{url:?} has an invalid port"))?;
+            Ok(format!("https://{host}:{port}"))
+        }
+        None => Ok(format!("https://{host}")),
+    }
+}
+
+fn check_database_url(url: &str, base: &Path) -> Result<String, String> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+        if path.is_empty() {
+            return Err("sqlite:// needs a file path, such as sqlite:///var/lib/autodisco/directory.sqlite".into());
+        }
+        let full = if Path::new(path).is_absolute() { PathBuf::from(path) } else { base.join(path) };
+        let mut out = format!("sqlite://{}", full.display());
+        if let Some(q) = query {
+            out.push('?');
+            out.push_str(q);
+        }
+        Ok(out)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url.to_owned())
+    } else {
+        Err(format!("{url:?} is neither sqlite://PATH nor postgres://..."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_text(text, Path::new("/etc/autodisco.toml"), Path::new("/etc"))
+    }
+
+    #[test]
+    fn embedded_defaults() {
+        let c = Config::embedded_defaults();
+        assert_eq!(c.service_host.as_str(), "autodiscover.hoster.test");
+        assert_eq!(c.redirect_host.as_str(), "autodiscoverredirect.hoster.test");
+        assert_eq!(c.public_url, "https://autodiscover.hoster.test");
+        assert_eq!(c.database, "sqlite://./autodisco.sqlite");
+        assert_eq!(c.http_listen, vec!["127.0.0.1:8080".parse().unwrap()]);
+        assert_eq!(c.https_listen, vec!["127.0.0.1:8443".parse().unwrap()]);
+        assert!(matches!(c.tls, TlsSource::SelfSigned { .. }));
+    }
+
+    #[test]
+    fn the_sample_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/autodisco.toml");
+        let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.profiles.contains_key("default"));
+    }
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let err = parse("hoster = \"h.example\"\n[http]\nlisten = [\"1.2.3.4:80\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("/etc/autodisco.toml:"), "{text}");
+        let err = parse("hoster = \"h.example\"\nunknown_key = 1\n").unwrap_err();
+        assert!(err.to_string().starts_with("/etc/autodisco.toml:2:1: unknown field `unknown_key`"), "{err}");
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_with_its_line() {
+        let text = "hoster = \"foo..bar\"\ndatabase = \"mysql://x\"\n[http]\nlisten = [\"nowhere\"]\n";
+        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else { panic!() };
+        let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![Some(1), Some(2), Some(4)], "{problems:?}");
+        assert!(problems[0].reason.contains("empty label"));
+    }
+
+    #[test]
+    fn public_url_is_an_origin_only() {
+        assert_eq!(check_public_url("https://Auto.Example/").unwrap(), "https://auto.example");
+        assert_eq!(check_public_url("https://auto.example:8443").unwrap(), "https://auto.example:8443");
+        assert!(check_public_url("http://auto.example").is_err());
+        assert!(check_public_url("https://auto.example/path").is_err());
+        assert!(check_public_url("https://user@auto.example").is_err());
+    }
+
+    #[test]
+    fn invalid_profile_is_refused_with_its_line() {
+        let text = "hoster = \"h.example\"\n\n[profiles.basic]\nactivesync_url = \"http://x.example/\"\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains("/etc/autodisco.toml:3") || err.contains("/etc/autodisco.toml:4"), "{err}");
+        assert!(err.contains("https://"), "{err}");
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_config_file() {
+        let c = parse("hoster = \"h.example\"\ndatabase = \"sqlite://d.sqlite\"\n[https]\nlisten = [\"[::]:443\"]\ncert = \"c.pem\"\nkey = \"/k.pem\"\n").unwrap();
+        assert_eq!(c.database, "sqlite:///etc/d.sqlite");
+        assert_eq!(c.tls, TlsSource::Files { cert: "/etc/c.pem".into(), key: "/k.pem".into() });
+    }
+}

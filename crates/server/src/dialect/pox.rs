@@ -1,0 +1,83 @@
+//! `POST /autodiscover/autodiscover.xml`: Outlook POX and ActiveSync mobilesync.
+//!
+//! Every answer is HTTP 200 with an XML document, errors included ([MS-OXDSCLI] 3.1.5.5: clients
+//! treat another status as a dead endpoint and move on). The parser refuses DTDs and entities,
+//! bounds depth, and never sees more than the body limit.
+
+use autodisco_proto::pox::{self, RenderOptions};
+use autodisco_proto::{AutodiscoverRequest, Answer, ErrorCode, mobilesync, parse_request, render_request_error};
+use axum::extract::Request;
+use axum::response::Response;
+
+use crate::request_log::RequestLog;
+use crate::service::{BodyError, error_stamp, read_body, xml_response};
+use crate::state::AppState;
+
+/// The header by which Outlook announces MAPI over HTTP support ([MS-OXDSCLI] 2.2.2.1).
+const MAPI_HTTP_CAPABILITY: &str = "x-mapihttpcapability";
+
+/// Answers one POST.
+pub async fn handle(state: AppState, request: Request) -> Response {
+    let mapi_http = request
+        .headers()
+        .get(MAPI_HTTP_CAPABILITY)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .is_some_and(|version| version >= 1);
+    let stamp = error_stamp();
+    let body = match read_body(request.into_body(), state.limits.max_body_bytes, state.limits.request_timeout).await {
+        Ok(body) => body,
+        Err(e) => {
+            let outcome = match e {
+                BodyError::TooLarge => "body-too-large",
+                BodyError::Incomplete => "body-incomplete",
+            };
+            let document = pox::render_error(ErrorCode::InvalidRequest, &stamp);
+            return xml_response(document, RequestLog::new("pox", outcome, None));
+        }
+    };
+    match parse_request(&body) {
+        Err(error) => {
+            tracing::debug!(%error, id = %stamp.id, "request refused");
+            let dialect = match error.dialect() {
+                Some(autodisco_proto::Dialect::MobileSync) => "mobilesync",
+                _ => "pox",
+            };
+            let outcome = match error.code() {
+                ErrorCode::ProviderUnavailable => "unsupported-schema",
+                _ => "invalid-request",
+            };
+            xml_response(render_request_error(&error, &stamp), RequestLog::new(dialect, outcome, None))
+        }
+        Ok(AutodiscoverRequest::Outlook(outlook)) => {
+            let mailbox = outlook.mailbox();
+            let domain = mailbox.as_ref().map(|m| m.domain().to_string());
+            let answer = match &mailbox {
+                Some(address) => state.directory.snapshot().resolve(address),
+                // Only a LegacyDN that is not ours: nothing here can answer for it.
+                None => Answer::NotHosted,
+            };
+            let document = pox::render_answer(&answer, &RenderOptions { mapi_http, stamp });
+            xml_response(document, RequestLog::new("pox", outcome(&answer), domain))
+        }
+        Ok(AutodiscoverRequest::MobileSync(request)) => {
+            let address = &request.email_address;
+            let answer = state.directory.snapshot().resolve(address);
+            let outcome = match &answer {
+                Answer::Settings(settings) if settings.profile.activesync_url.is_none() => "no-activesync",
+                other => outcome(other),
+            };
+            let document = mobilesync::render_answer(&answer, &stamp);
+            xml_response(document, RequestLog::new("mobilesync", outcome, Some(address.domain().to_string())))
+        }
+    }
+}
+
+fn outcome(answer: &Answer) -> &'static str {
+    match answer {
+        Answer::Settings(_) => "settings",
+        Answer::RedirectAddr(_) => "redirect-addr",
+        Answer::RedirectUrl(_) => "redirect-url",
+        Answer::NotHosted => "not-hosted",
+    }
+}

@@ -1,0 +1,187 @@
+//! Starting and stopping the whole service: listeners, certificate reload, directory refresh.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use autodisco_directory::LiveDirectory;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{Config, TlsSource};
+use crate::state::{AppState, Site};
+use crate::tls::{CertStore, TlsError};
+use crate::{listener, redirect, service};
+
+/// How often certificate files are checked for changes (SIGHUP reloads at once).
+const CERT_POLL: Duration = Duration::from_secs(5);
+
+/// Why the service could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The certificates could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// A running service; drop it or call [`RunningServer::shutdown`] to stop.
+pub struct RunningServer {
+    /// The bound plain-HTTP (redirect site) addresses, in config order.
+    pub http_addrs: Vec<SocketAddr>,
+    /// The bound HTTPS addresses, in config order.
+    pub https_addrs: Vec<SocketAddr>,
+    /// The certificate store, for reloads on SIGHUP.
+    pub certs: Arc<CertStore>,
+    site: Arc<ArcSwap<Site>>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningServer {
+    /// Binds every listener and starts serving. Port 0 binds a free port (tests read the result
+    /// from [`RunningServer::http_addrs`] and [`RunningServer::https_addrs`]).
+    pub async fn start(config: &Config, directory: LiveDirectory) -> Result<Self, ServerError> {
+        let mut self_signed_names = vec![config.service_host.to_string(), "localhost".to_owned()];
+        if matches!(config.tls, TlsSource::SelfSigned { .. }) {
+            self_signed_names.push(config.hoster.to_string());
+        }
+        let (certs, report) = CertStore::load(config.tls.clone(), config.certs_dir.clone(), self_signed_names)?;
+        if let TlsSource::SelfSigned { path } = &config.tls {
+            tracing::warn!(path = %path.display(), "serving a self-signed certificate: clients will not trust it; set https.cert and https.key for production");
+        }
+        log_cert_report(&report);
+        let certs = Arc::new(certs);
+        let tls = TlsAcceptor::from(Arc::new(certs.server_config()?));
+
+        warn_on_shared_addresses(config);
+        let site = Arc::new(ArcSwap::from_pointee(Site::from_config(config)));
+        let state = AppState {
+            directory,
+            site: site.clone(),
+            limits: config.limits.clone(),
+        };
+        let https_app = service::router(state.clone());
+        let http_app = redirect::router(state).layer(axum::middleware::from_fn(crate::request_log::log_requests));
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut http_addrs = Vec::new();
+        let mut https_addrs = Vec::new();
+        for address in &config.https_listen {
+            let listener = bind(*address).await?;
+            https_addrs.push(listener.local_addr().map_err(|source| ServerError::Bind { address: *address, source })?);
+            tasks.spawn(listener::serve(listener, https_app.clone(), Some(tls.clone()), config.limits.clone(), shutdown_rx.clone()));
+        }
+        for address in &config.http_listen {
+            let listener = bind(*address).await?;
+            http_addrs.push(listener.local_addr().map_err(|source| ServerError::Bind { address: *address, source })?);
+            tasks.spawn(listener::serve(listener, http_app.clone(), None, config.limits.clone(), shutdown_rx.clone()));
+        }
+        let watched = certs.clone();
+        let mut stop = shutdown_rx.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(CERT_POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                let store = watched.clone();
+                match tokio::task::spawn_blocking(move || store.reload_if_changed()).await {
+                    Ok(Some(Ok(report))) => {
+                        tracing::info!("certificate files changed; reloaded");
+                        log_cert_report(&report);
+                    }
+                    Ok(Some(Err(e))) => tracing::error!(error = %e, "certificate files changed but cannot be loaded; still serving the previous certificates"),
+                    Ok(None) | Err(_) => {}
+                }
+            }
+        });
+        for address in &https_addrs {
+            tracing::info!(%address, service = %config.service_host, "HTTPS AutoDiscover service listening");
+        }
+        for address in &http_addrs {
+            tracing::info!(%address, redirect_host = %config.redirect_host, "HTTP redirect site listening");
+        }
+        Ok(Self {
+            http_addrs,
+            https_addrs,
+            certs,
+            site,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Applies the reloadable parts of a new configuration (public URL and host names).
+    /// Listen addresses and certificate paths take effect at the next start.
+    pub fn apply_site(&self, config: &Config) {
+        self.site.store(Arc::new(Site::from_config(config)));
+    }
+
+    /// Re-reads the certificate files now (SIGHUP).
+    pub fn reload_certificates(&self) {
+        match self.certs.reload() {
+            Ok(report) => {
+                tracing::info!("certificates reloaded");
+                log_cert_report(&report);
+            }
+            Err(e) => tracing::error!(error = %e, "certificate reload failed; still serving the previous certificates"),
+        }
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to the grace period), and returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| ServerError::Bind { address, source })
+}
+
+fn log_cert_report(report: &crate::tls::LoadReport) {
+    if report.per_domain > 0 {
+        tracing::info!(count = report.per_domain, "per-domain certificates loaded");
+    }
+    for skipped in &report.skipped {
+        tracing::warn!(error = %skipped, "per-domain certificate skipped");
+    }
+}
+
+/// If `autodiscover.CUSTOMER` (the redirect site) also accepts TLS, Outlook meets the hoster's
+/// certificate there and stops at a warning instead of following the redirect. The two must
+/// live on different IP addresses, with port 443 closed on the redirect site's.
+fn warn_on_shared_addresses(config: &Config) {
+    for http in &config.http_listen {
+        for https in &config.https_listen {
+            let shared = http.ip() == https.ip() || http.ip().is_unspecified() || https.ip().is_unspecified();
+            if shared {
+                tracing::warn!(
+                    http = %http, https = %https,
+                    "the redirect site and the HTTPS service share an IP address: in production give the redirect site its own address with port 443 closed, or Outlook stops at a certificate warning"
+                );
+            }
+        }
+    }
+}
