@@ -391,3 +391,263 @@ impl SnapshotBuilder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(name: &str) -> Domain {
+        Domain::parse(name).unwrap()
+    }
+
+    fn a(address: &str) -> EmailAddress {
+        EmailAddress::parse(address).unwrap()
+    }
+
+    fn profile(hoster: &str) -> ServiceProfile {
+        ServiceProfile::default_for_hoster(hoster)
+    }
+
+    /// primary.example (standard) with alias alias.example, other.example (business),
+    /// suspended.example with alias via-suspended.example, and a suspended alias of primary.
+    fn sample() -> Snapshot {
+        let mut b = SnapshotBuilder::new(7);
+        b.add_profile("standard", profile("standard.example"))
+            .unwrap()
+            .add_profile("business", profile("business.example"))
+            .unwrap();
+        b.add_alias(&d("alias.example"), &d("primary.example"), DomainStatus::Active)
+            .unwrap()
+            .add_domain(&d("primary.example"), "standard", DomainStatus::Active)
+            .unwrap()
+            .add_domain(&d("other.example"), "business", DomainStatus::Active)
+            .unwrap()
+            .add_domain(&d("suspended.example"), "standard", DomainStatus::Suspended)
+            .unwrap()
+            .add_alias(
+                &d("via-suspended.example"),
+                &d("suspended.example"),
+                DomainStatus::Active,
+            )
+            .unwrap()
+            .add_alias(
+                &d("off.example"),
+                &d("primary.example"),
+                DomainStatus::Suspended,
+            )
+            .unwrap();
+        let mut named = UserOverride::new(a("Named@primary.example"));
+        named.display_name = Some("Named User".into());
+        named.login_name = Some("u1001".into());
+        let mut moved = UserOverride::new(a("moved@primary.example"));
+        moved.redirect = Some(Redirect::Address(a("moved@other.example")));
+        let mut away = UserOverride::new(a("away@primary.example"));
+        away.redirect = Some(Redirect::Url(
+            "https://autodiscover.elsewhere.example/autodiscover/autodiscover.xml".into(),
+        ));
+        b.add_user(&named).unwrap();
+        b.add_user(&moved).unwrap();
+        b.add_user(&away).unwrap();
+        b.build().unwrap()
+    }
+
+    fn settings(answer: Answer) -> AccountSettings {
+        match answer {
+            Answer::Settings(settings) => settings,
+            other => panic!("expected settings, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn counts_and_revision() {
+        let s = sample();
+        assert_eq!(s.revision(), 7);
+        assert_eq!(
+            s.counts(),
+            SnapshotCounts {
+                profiles: 2,
+                primary_domains: 3,
+                alias_domains: 3,
+                users: 3
+            }
+        );
+        assert_eq!(Snapshot::empty().counts(), SnapshotCounts::default());
+        assert!(s.profile("standard").is_some() && s.profile("nope").is_none());
+    }
+
+    #[test]
+    fn unknown_and_suspended_domains_are_not_hosted() {
+        let s = sample();
+        for address in [
+            "jane@unknown.example",
+            "jane@suspended.example",
+            "jane@via-suspended.example",
+            "jane@off.example",
+            // A parent or child of a hosted domain is a different domain.
+            "jane@sub.primary.example",
+        ] {
+            assert_eq!(s.resolve(&a(address)), Answer::NotHosted, "{address}");
+        }
+        assert_eq!(
+            Snapshot::empty().resolve(&a("x@primary.example")),
+            Answer::NotHosted
+        );
+    }
+
+    #[test]
+    fn hosted_addresses_get_their_domains_profile() {
+        let s = sample();
+        let jane = settings(s.resolve(&a("Jane@primary.example")));
+        assert_eq!(jane.address, a("Jane@primary.example"));
+        assert_eq!(jane.profile.display_name.as_deref(), Some("standard.example Mail"));
+        assert_eq!(jane.display_name, None);
+        assert_eq!(jane.login_name, None);
+        let bob = settings(s.resolve(&a("bob@other.example")));
+        assert_eq!(bob.profile.display_name.as_deref(), Some("business.example Mail"));
+        // Profiles are interned: every domain of a profile shares one allocation.
+        let john = settings(s.resolve(&a("john@primary.example")));
+        assert!(Arc::ptr_eq(&jane.profile, &john.profile));
+    }
+
+    #[test]
+    fn unknown_users_look_like_any_user() {
+        let s = sample();
+        let mut nobody = settings(s.resolve(&a("nobody-at-all@primary.example")));
+        let jane = settings(s.resolve(&a("jane@primary.example")));
+        nobody.address = jane.address.clone();
+        assert_eq!(nobody, jane);
+    }
+
+    #[test]
+    fn alias_domains_answer_as_the_primary() {
+        let s = sample();
+        let jane = settings(s.resolve(&a("Jane@alias.example")));
+        assert_eq!(jane.address, a("Jane@primary.example"));
+        assert_eq!(jane.address.local_part(), "Jane");
+        assert_eq!(
+            jane.deployment_id,
+            autodisco_proto::answer::deployment_id(&d("primary.example"))
+        );
+        // Overrides apply through the alias too.
+        let named = settings(s.resolve(&a("named@alias.example")));
+        assert_eq!(named.display_name.as_deref(), Some("Named User"));
+    }
+
+    #[test]
+    fn overrides_redirect_or_rename() {
+        let s = sample();
+        assert_eq!(
+            s.resolve(&a("Moved@primary.example")),
+            Answer::RedirectAddr(a("moved@other.example"))
+        );
+        assert_eq!(
+            s.resolve(&a("away@alias.example")),
+            Answer::RedirectUrl(
+                "https://autodiscover.elsewhere.example/autodiscover/autodiscover.xml".into()
+            )
+        );
+        // Local parts match case-insensitively; the address keeps the case asked for.
+        let named = settings(s.resolve(&a("NAMED@primary.example")));
+        assert_eq!(named.address.local_part(), "NAMED");
+        assert_eq!(named.display_name.as_deref(), Some("Named User"));
+        assert_eq!(named.login_name.as_deref(), Some("u1001"));
+        assert_eq!(named.username_for(&named.profile.imap[0]), "u1001");
+    }
+
+    #[test]
+    fn hosts_active_primaries_and_aliases_only() {
+        let s = sample();
+        for (domain, hosted) in [
+            ("primary.example", true),
+            ("alias.example", true),
+            ("other.example", true),
+            ("suspended.example", false),
+            ("via-suspended.example", false),
+            ("off.example", false),
+            ("unknown.example", false),
+        ] {
+            assert_eq!(s.hosts(&d(domain)), hosted, "{domain}");
+        }
+    }
+
+    #[test]
+    fn builder_checks_references() {
+        let mut b = SnapshotBuilder::new(1);
+        b.add_profile("p", profile("h.example")).unwrap();
+        assert!(matches!(
+            b.add_profile("p", profile("h.example")),
+            Err(DirectoryError::AlreadyExists {
+                kind: ObjectKind::Profile,
+                ..
+            })
+        ));
+        assert!(matches!(
+            b.add_domain(&d("a.example"), "missing", DomainStatus::Active),
+            Err(DirectoryError::NotFound {
+                kind: ObjectKind::Profile,
+                ..
+            })
+        ));
+
+        let mut b = SnapshotBuilder::new(1);
+        b.add_profile("p", profile("h.example")).unwrap();
+        b.add_domain(&d("a.example"), "p", DomainStatus::Active)
+            .unwrap();
+        b.add_domain(&d("a.example"), "p", DomainStatus::Active)
+            .unwrap();
+        assert!(matches!(
+            b.build(),
+            Err(DirectoryError::AlreadyExists { kind: ObjectKind::Domain, name }) if name == "a.example"
+        ));
+
+        let mut b = SnapshotBuilder::new(1);
+        b.add_alias(&d("b.example"), &d("missing.example"), DomainStatus::Active)
+            .unwrap();
+        assert!(matches!(
+            b.build(),
+            Err(DirectoryError::NotFound { kind: ObjectKind::Domain, name }) if name == "missing.example"
+        ));
+
+        // Both orders: the target alias before and after the alias pointing at it.
+        for flip in [false, true] {
+            let mut b = SnapshotBuilder::new(1);
+            b.add_profile("p", profile("h.example")).unwrap();
+            b.add_domain(&d("a.example"), "p", DomainStatus::Active)
+                .unwrap();
+            let first = (d("b.example"), d("a.example"));
+            let second = (d("c.example"), d("b.example"));
+            let order = if flip {
+                [second, first]
+            } else {
+                [first, second]
+            };
+            for (alias, target) in order {
+                b.add_alias(&alias, &target, DomainStatus::Active).unwrap();
+            }
+            match b.build() {
+                Err(DirectoryError::AliasOfAlias {
+                    alias,
+                    target,
+                    target_primary,
+                }) => {
+                    assert_eq!(
+                        (alias, target, target_primary),
+                        (d("c.example"), d("b.example"), d("a.example"))
+                    );
+                }
+                other => panic!("expected AliasOfAlias, got {other:?}"),
+            }
+        }
+
+        let mut b = SnapshotBuilder::new(1);
+        b.add_profile("p", profile("h.example")).unwrap();
+        b.add_domain(&d("a.example"), "p", DomainStatus::Active)
+            .unwrap();
+        b.add_alias(&d("b.example"), &d("a.example"), DomainStatus::Active)
+            .unwrap();
+        let mut user = UserOverride::new(a("jane@b.example"));
+        user.login_name = Some("jane".into());
+        b.add_user(&user).unwrap();
+        assert!(matches!(b.build(), Err(DirectoryError::IsAlias { .. })));
+    }
+}

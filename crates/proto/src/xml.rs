@@ -12,10 +12,10 @@
 //! - names are matched by (namespace URI, local name), resolved with quick-xml's `NsReader`, never
 //!   by prefix.
 //!
-//! The reader builds a small tree ([`Element`]) that the dialect decoders walk. Its size is bounded
+//! The reader builds a small tree (`Element`) that the dialect decoders walk. Its size is bounded
 //! by the input cap, and a tree is simpler to check than a stream of events.
 //!
-//! The writer ([`XmlWriter`]) takes element and attribute names only as `&'static str`, so a name
+//! The writer (`XmlWriter`) takes element and attribute names only as `&'static str`, so a name
 //! can never come from input, and escapes every value it writes, text and attributes alike.
 
 use std::borrow::Cow;

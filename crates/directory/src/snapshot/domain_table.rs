@@ -116,6 +116,7 @@ pub(super) struct DomainTable {
 }
 
 /// A name that was added twice.
+#[derive(Debug)]
 pub(super) struct Duplicate(pub(super) String);
 
 impl DomainTable {

@@ -1,0 +1,147 @@
+//! End-to-end tests: the real server on loopback, with a test CA, against SQLite and PostgreSQL.
+//!
+//! - `pox`: Outlook and ActiveSync requests through HTTPS, every element checked.
+//! - `redirect`: the plain-HTTP redirect site, whitelisted and hostile paths and hosts.
+//! - `hostile`: hostile XML and bodies get the protocol's error, and the server keeps answering.
+//! - `live`: a domain added with the CLI while the server runs is answered within 2 seconds.
+//! - `tls`: the hoster's certificate and per-domain certificates chosen by SNI.
+
+/// Runs each named `async fn scenario(backend: Backend)` once on SQLite and once on PostgreSQL,
+/// as `scenario::sqlite` and `scenario::postgres`.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario(autodisco_test_support::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$scenario(autodisco_test_support::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+
+mod hostile;
+mod live;
+mod pox;
+mod redirect;
+mod tls;
+
+use autodisco_test_support::{Backend, TestServer};
+
+/// Profiles every end-to-end server starts with: the hoster's default plan, and a business plan
+/// with ActiveSync, Outlook Anywhere and MAPI over HTTP.
+pub const PROFILES: &str = r#"
+[profiles.default]
+display_name = "Hoster Example Mail"
+
+[[profiles.default.imap]]
+host = "imap.hoster.example"
+port = 993
+security = "tls"
+
+[[profiles.default.smtp]]
+host = "smtp.hoster.example"
+port = 587
+security = "starttls"
+
+[profiles.default.ews]
+url = "https://mail.hoster.example/EWS/Exchange.asmx"
+availability_url = "https://mail.hoster.example/EWS/Availability.asmx"
+oof_url = "https://mail.hoster.example/EWS/OOF.asmx"
+oab_url = "https://mail.hoster.example/OAB/%EMAILDOMAIN%/"
+
+[profiles.business]
+activesync_url = "https://mail.hoster.example/Microsoft-Server-ActiveSync"
+
+[[profiles.business.pop3]]
+host = "pop.hoster.example"
+port = 995
+security = "tls"
+username = "%EMAILLOCALPART%"
+
+[[profiles.business.smtp]]
+host = "smtp.hoster.example"
+port = 465
+security = "tls"
+authentication = "password-encrypted"
+
+[profiles.business.ews]
+url = "https://ews.hoster.example/EWS/Exchange.asmx"
+rpc_http_server = "rpc.hoster.example"
+auth_package = "Ntlm"
+owa_url = "https://ews.hoster.example/owa/"
+
+[profiles.business.mapi_http]
+mailstore_internal_url = "https://mapi.hoster.example/mapi/emsmdb/?MailboxId=%EMAILADDRESS%"
+mailstore_external_url = "https://mapi.hoster.example/mapi/emsmdb/?MailboxId=%EMAILADDRESS%"
+addressbook_internal_url = "https://mapi.hoster.example/mapi/nspi/?MailboxId=%EMAILADDRESS%"
+addressbook_external_url = "https://mapi.hoster.example/mapi/nspi/?MailboxId=%EMAILADDRESS%"
+"#;
+
+/// A server with the test profiles and these domains: customer.example (default),
+/// alias.example (alias of customer.example), business.example (business), and
+/// suspended.example (suspended).
+pub async fn seeded_server(backend: Backend) -> TestServer {
+    use autodisco_directory::{DomainStatus, Redirect, UserOverride};
+    use autodisco_proto::{Domain, EmailAddress};
+    let server = TestServer::start(backend, PROFILES).await;
+    let domain = |name: &str| Domain::parse(name).unwrap();
+    let store = &server.store;
+    store.add_domain(&domain("customer.example"), "default").await.unwrap();
+    store.add_alias(&domain("alias.example"), &domain("customer.example")).await.unwrap();
+    store.add_domain(&domain("business.example"), "business").await.unwrap();
+    store.add_domain(&domain("suspended.example"), "default").await.unwrap();
+    store.set_status(&domain("suspended.example"), DomainStatus::Suspended).await.unwrap();
+    let mut jane = UserOverride::new(EmailAddress::parse("jane@customer.example").unwrap());
+    jane.display_name = Some("Jane <Doe> & Co".into());
+    jane.login_name = Some("jdoe".into());
+    store.put_user(&jane).await.unwrap();
+    let mut moved = UserOverride::new(EmailAddress::parse("moved@customer.example").unwrap());
+    moved.redirect = Some(Redirect::Address(EmailAddress::parse("moved@business.example").unwrap()));
+    store.put_user(&moved).await.unwrap();
+    let mut elsewhere = UserOverride::new(EmailAddress::parse("elsewhere@customer.example").unwrap());
+    elsewhere.redirect = Some(Redirect::Url("https://autodiscover.other.example/autodiscover/autodiscover.xml".into()));
+    store.put_user(&elsewhere).await.unwrap();
+    server.refresh().await;
+    server
+}
+
+/// POSTs `body` to the POX URL and returns status, content type and body.
+pub async fn post(server: &TestServer, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let mut request = server
+        .client()
+        .post(server.pox_url())
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("POST to the POX URL");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+/// The text of the first `<name>` element in `xml`.
+pub fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(&xml[start..end])
+}
+
+/// The `<Protocol>` blocks of a POX answer whose Type (element or attribute) is `kind`.
+pub fn protocol_blocks<'a>(xml: &'a str, kind: &str) -> Vec<&'a str> {
+    xml.split("<Protocol")
+        .skip(1)
+        .filter_map(|part| part.split("</Protocol>").next())
+        .filter(|block| block.contains(&format!("<Type>{kind}</Type>")) || block.contains(&format!("Type=\"{kind}\"")))
+        .collect()
+}

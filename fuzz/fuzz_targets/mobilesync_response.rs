@@ -1,0 +1,8 @@
+//! mobilesync responses as a device receives them: decode, encode, decode again, compare.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = autodisco_proto::round_trip::mobilesync_response(data);
+});

@@ -1,0 +1,303 @@
+//! Test support for autodisco's end-to-end tests: a certificate authority made at test time, and
+//! the pieces that start real servers on loopback.
+//!
+//! - [`TestCa`]: an rcgen CA that issues server certificates, so no checked-in key ever expires.
+//! - [`https_client`]: a reqwest client that trusts only the test CA and pins names to addresses.
+//! - [`Backend`] and [`TestDatabase`]: a fresh SQLite file or PostgreSQL database per test.
+//! - [`TestServer`]: the real server (redirect site and HTTPS service) on loopback, port 0.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use autodisco_directory::{LiveDirectory, Store};
+use autodisco_server::RunningServer;
+use autodisco_server::config::Config;
+
+/// A certificate authority made for one test run.
+pub struct TestCa {
+    key: rcgen::KeyPair,
+    cert: rcgen::Certificate,
+}
+
+/// A certificate issued by the [`TestCa`], with its key.
+pub struct IssuedCert {
+    /// The leaf certificate followed by the CA certificate, PEM.
+    pub chain_pem: String,
+    /// The private key, PEM.
+    pub key_pem: String,
+}
+
+impl IssuedCert {
+    /// Writes chain and key into one PEM file (the format of `certs_dir` files).
+    pub fn write_combined(&self, path: &Path) {
+        std::fs::write(path, format!("{}{}", self.chain_pem, self.key_pem)).expect("write certificate");
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestCa {
+    /// A new CA named "autodisco test CA".
+    pub fn new() -> Self {
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "autodisco test CA");
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).expect("CA certificate");
+        Self { key, cert }
+    }
+
+    /// The CA certificate, PEM.
+    pub fn cert_pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// A server certificate for `names` (DNS names or IP addresses).
+    pub fn issue(&self, names: &[&str]) -> IssuedCert {
+        let key = rcgen::KeyPair::generate().expect("leaf key");
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("leaf params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names.first().copied().unwrap_or("server"));
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf = params.signed_by(&key, &self.cert, &self.key).expect("sign leaf");
+        IssuedCert {
+            chain_pem: format!("{}{}", leaf.pem(), self.cert.pem()),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}
+
+/// An HTTPS client that trusts only `ca`, resolves each `(name, address)` pair to that address,
+/// and never follows redirects (tests look at them).
+pub fn https_client(ca: &TestCa, pins: &[(&str, SocketAddr)]) -> reqwest::Client {
+    let root = reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).expect("CA for reqwest");
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(root)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(20));
+    for (name, address) in pins {
+        builder = builder.resolve(name, *address);
+    }
+    builder.build().expect("reqwest client")
+}
+
+/// Which directory backend a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's temporary folder.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server named by `AUTODISCO_TEST_POSTGRES`
+    /// (default `postgres://root@127.0.0.1:5432/test`).
+    Postgres,
+}
+
+/// The PostgreSQL server tests use.
+pub fn postgres_admin_url() -> String {
+    std::env::var("AUTODISCO_TEST_POSTGRES").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
+}
+
+/// A database made for one test; a PostgreSQL one is dropped when this is dropped.
+pub struct TestDatabase {
+    /// The URL to put in the config.
+    pub url: String,
+    postgres_name: Option<String>,
+}
+
+static DATABASE_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDatabase {
+    /// Creates an empty database. PostgreSQL being unreachable fails the test: CI starts it.
+    pub async fn create(backend: Backend, folder: &Path) -> Self {
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", folder.join("directory.sqlite").display()),
+                postgres_name: None,
+            },
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!(
+                    "autodisco_e2e_{}_{}",
+                    std::process::id(),
+                    DATABASE_COUNTER.fetch_add(1, Ordering::Relaxed)
+                );
+                let mut conn = connect_postgres(&admin).await;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("drop old test database");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+                Self {
+                    url: format!("{base}/{name}"),
+                    postgres_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+async fn connect_postgres(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is needed for this test: {e}"))
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else { return };
+        let admin = postgres_admin_url();
+        // Drop runs outside any runtime the test may have; use a small one of our own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let mut conn = connect_postgres(&admin).await;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The hoster every end-to-end test plays.
+pub const HOSTER: &str = "hoster.example";
+/// Its HTTPS service.
+pub const SERVICE_HOST: &str = "autodiscover.hoster.example";
+
+/// The real server on loopback: redirect site and HTTPS service on port 0, a certificate from
+/// the test CA for the service host, and a per-domain certificate for
+/// `autodiscover.direct.example` in the certs folder.
+pub struct TestServer {
+    /// The test CA.
+    pub ca: TestCa,
+    /// The running server.
+    pub server: RunningServer,
+    /// The directory it serves.
+    pub directory: LiveDirectory,
+    /// A second handle on the same database, as an admin process would have.
+    pub store: Store,
+    /// The config file written for this server (for the CLI).
+    pub config_path: PathBuf,
+    /// The loaded config.
+    pub config: Config,
+    refresher: tokio::task::JoinHandle<()>,
+    _database: TestDatabase,
+    _folder: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server whose config text is `extra` appended to the generated base (listeners,
+    /// database, certificates). `extra` may define profiles.
+    pub async fn start(backend: Backend, extra: &str) -> Self {
+        let folder = tempfile::tempdir().expect("temp folder");
+        let database = TestDatabase::create(backend, folder.path()).await;
+        let ca = TestCa::new();
+        ca.issue(&[SERVICE_HOST]).write_combined(&folder.path().join("service.pem"));
+        let certs = folder.path().join("certs");
+        std::fs::create_dir(&certs).expect("certs folder");
+        ca.issue(&["autodiscover.direct.example"])
+            .write_combined(&certs.join("autodiscover.direct.example.pem"));
+        let text = format!(
+            "hoster = \"{HOSTER}\"\ndatabase = \"{}\"\n\n[http]\nlisten = [\"127.0.0.1:0\"]\n\n[https]\nlisten = [\"127.0.0.1:0\"]\ncert = \"service.pem\"\nkey = \"service.pem\"\ncerts_dir = \"certs\"\n\n[directory]\npoll_interval_ms = 1000\n\n{extra}",
+            database.url
+        );
+        let config_path = folder.path().join("autodisco.toml");
+        std::fs::write(&config_path, text).expect("write config");
+        let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::connect(&config.database).await.expect("open directory");
+        autodisco_server::bootstrap::prepare_directory(&config, &store)
+            .await
+            .expect("prepare directory");
+        let directory = LiveDirectory::load(store.clone()).await.expect("load directory");
+        let refresher = directory.spawn_refresher(config.directory_poll);
+        let server = RunningServer::start(&config, directory.clone()).await.expect("start server");
+        Self {
+            ca,
+            server,
+            directory,
+            store,
+            config_path,
+            config,
+            refresher,
+            _database: database,
+            _folder: folder,
+        }
+    }
+
+    /// The HTTPS service's address.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.server.https_addrs[0]
+    }
+
+    /// The redirect site's address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.server.http_addrs[0]
+    }
+
+    /// The POX URL on the service host, with the bound port.
+    pub fn pox_url(&self) -> String {
+        format!("https://{SERVICE_HOST}:{}/autodiscover/autodiscover.xml", self.https_addr().port())
+    }
+
+    /// A client that trusts the test CA and reaches the service host and
+    /// `autodiscover.direct.example` at the HTTPS address.
+    pub fn client(&self) -> reqwest::Client {
+        https_client(&self.ca, &[(SERVICE_HOST, self.https_addr()), ("autodiscover.direct.example", self.https_addr())])
+    }
+
+    /// Reloads the directory now instead of waiting for the refresher.
+    pub async fn refresh(&self) {
+        self.directory.refresh().await.expect("refresh directory");
+    }
+
+    /// Stops the server and the refresher.
+    pub async fn stop(self) {
+        self.refresher.abort();
+        self.server.shutdown().await;
+    }
+}
+
+/// The Outlook request document for `address` (what Outlook posts).
+pub fn outlook_request(address: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\n  <Request>\n    <EMailAddress>{address}</EMailAddress>\n    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>\n  </Request>\n</Autodiscover>\n"
+    )
+}
+
+/// The ActiveSync request document for `address`.
+pub fn mobilesync_request(address: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006\">\n  <Request>\n    <EMailAddress>{address}</EMailAddress>\n    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006</AcceptableResponseSchema>\n  </Request>\n</Autodiscover>\n"
+    )
+}
+
+/// Sends raw bytes to `address` and returns everything read until the server closes the
+/// connection or `timeout` passes: for requests no HTTP library would send.
+pub async fn raw_exchange(address: SocketAddr, request: &[u8], timeout: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(timeout, stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
