@@ -119,7 +119,7 @@ impl Store {
     }
 
     /// The overrides of one domain (for an alias: of its primary), or of all domains; sorted by
-    /// address.
+    /// domain, then local part.
     pub async fn list_users(
         &self,
         domain: Option<&Domain>,
@@ -146,7 +146,7 @@ impl Store {
             .iter()
             .filter_map(|row| user_from_row(row).transpose())
             .collect::<Result<Vec<_>, _>>()?;
-        users.sort_by_cached_key(|u| u.address.lookup_key());
+        users.sort_by_cached_key(|u| (u.address.domain().clone(), u.address.lookup_key()));
         Ok(users)
     }
 }
