@@ -13,7 +13,7 @@
 //! - [`live`]: the served directory ([`LiveDirectory`]): lock-free access to the current
 //!   snapshot and the refresher that keeps it fresh.
 //! - [`model`]: the records the store hands out ([`DomainInfo`], [`UserOverride`], ...).
-//! - [`error`]: [`DirectoryError`].
+//! - [`error`]: what can go wrong ([`DirectoryError`]), worded for the hoster's admin.
 #![warn(missing_docs)]
 
 pub mod error;

@@ -177,10 +177,11 @@ impl UserOverride {
             ("display name", &self.display_name),
             ("login name", &self.login_name),
         ] {
-            if let Some(value) = value {
-                if let Some(problem) = text_problem(field, value, MAX_NAME_LEN) {
-                    return Some(problem);
-                }
+            let problem = value
+                .as_deref()
+                .and_then(|value| text_problem(field, value, MAX_NAME_LEN));
+            if problem.is_some() {
+                return problem;
             }
         }
         match &self.redirect {

@@ -269,11 +269,12 @@ impl Store {
             });
         }
         for info in &mut domains {
-            if let DomainKind::Primary { aliases: list, .. } = &mut info.kind {
-                if let Some(mut found) = aliases.remove(info.name.as_str()) {
-                    found.sort();
-                    *list = found;
-                }
+            let DomainKind::Primary { aliases: list, .. } = &mut info.kind else {
+                continue;
+            };
+            if let Some(mut found) = aliases.remove(info.name.as_str()) {
+                found.sort();
+                *list = found;
             }
         }
         domains.sort_by(|a, b| a.name.cmp(&b.name));
