@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use autodisco_directory::{DomainKind, DomainRemoval, DomainStatus, Redirect, Upsert, UserOverride};
+use autodisco_directory::{
+    DomainKind, DomainRemoval, DomainStatus, Redirect, Upsert, UserOverride,
+};
 use autodisco_proto::{Domain, EmailAddress, ServiceProfile};
 use autodisco_server::bootstrap::{DEFAULT_PROFILE, prepare_directory};
 use autodisco_server::config::Config;
@@ -133,7 +135,8 @@ fn domain_arg(name: &str) -> anyhow::Result<Domain> {
 }
 
 fn address_arg(address: &str) -> anyhow::Result<EmailAddress> {
-    EmailAddress::parse(address).with_context(|| format!("{address:?} is not a valid email address"))
+    EmailAddress::parse(address)
+        .with_context(|| format!("{address:?} is not a valid email address"))
 }
 
 fn upsert_word(upsert: Upsert) -> &'static str {
@@ -146,7 +149,11 @@ fn upsert_word(upsert: Upsert) -> &'static str {
 pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     match command {
-        DomainCommand::Add { name, profile, alias_of } => {
+        DomainCommand::Add {
+            name,
+            profile,
+            alias_of,
+        } => {
             let domain = domain_arg(&name)?;
             if let Some(primary) = alias_of {
                 let primary = domain_arg(&primary)?;
@@ -165,7 +172,11 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
         }
         DomainCommand::Remove { name, cascade } => {
             let domain = domain_arg(&name)?;
-            let removal = if cascade { DomainRemoval::Cascade } else { DomainRemoval::OnlyIfUnused };
+            let removal = if cascade {
+                DomainRemoval::Cascade
+            } else {
+                DomainRemoval::OnlyIfUnused
+            };
             let removed = store.remove_domain(&domain, removal).await?;
             println!("removed {domain}");
             for alias in &removed.aliases {
@@ -178,8 +189,12 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
         DomainCommand::List => {
             for info in store.list_domains().await? {
                 match &info.kind {
-                    DomainKind::Primary { profile, .. } => println!("{}\t{}\tprofile {profile}", info.name, info.status),
-                    DomainKind::Alias { primary } => println!("{}\t{}\talias of {primary}", info.name, info.status),
+                    DomainKind::Primary { profile, .. } => {
+                        println!("{}\t{}\tprofile {profile}", info.name, info.status)
+                    }
+                    DomainKind::Alias { primary } => {
+                        println!("{}\t{}\talias of {primary}", info.name, info.status)
+                    }
                 }
             }
         }
@@ -188,15 +203,29 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
             println!("domain:  {}", info.name);
             println!("status:  {}", info.status);
             match &info.kind {
-                DomainKind::Primary { profile, aliases, users } => {
+                DomainKind::Primary {
+                    profile,
+                    aliases,
+                    users,
+                } => {
                     println!("profile: {profile}");
                     let aliases: Vec<String> = aliases.iter().map(ToString::to_string).collect();
-                    println!("aliases: {}", if aliases.is_empty() { "-".to_owned() } else { aliases.join(", ") });
+                    println!(
+                        "aliases: {}",
+                        if aliases.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            aliases.join(", ")
+                        }
+                    );
                     println!("users:   {users} overrides");
                 }
                 DomainKind::Alias { primary } => println!("alias of: {primary}"),
             }
-            println!("DNS:     autodiscover.{}. CNAME {}.", info.name, config.redirect_host);
+            println!(
+                "DNS:     autodiscover.{}. CNAME {}.",
+                info.name, config.redirect_host
+            );
         }
         DomainCommand::SetProfile { name, profile } => {
             let domain = domain_arg(&name)?;
@@ -218,7 +247,8 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
 }
 
 fn read_profile_file(path: &std::path::Path) -> anyhow::Result<ServiceProfile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
         match line {
@@ -233,7 +263,9 @@ pub(crate) async fn profile(config: &Config, command: ProfileCommand) -> anyhow:
     match command {
         ProfileCommand::Add { name, file } => {
             if store.get_profile(&name).await.is_ok() {
-                bail!("profile {name} exists already; use `autodisco profile set {name} --file FILE`");
+                bail!(
+                    "profile {name} exists already; use `autodisco profile set {name} --file FILE`"
+                );
             }
             let profile = match file {
                 Some(path) => read_profile_file(&path)?,
@@ -245,7 +277,10 @@ pub(crate) async fn profile(config: &Config, command: ProfileCommand) -> anyhow:
         ProfileCommand::Set { name, file } => {
             let profile = read_profile_file(&file)?;
             if config.profiles.contains_key(&name) {
-                eprintln!("note: profile {name} is also defined in {}; the config's version returns at the next start or SIGHUP", config.origin());
+                eprintln!(
+                    "note: profile {name} is also defined in {}; the config's version returns at the next start or SIGHUP",
+                    config.origin()
+                );
             }
             let upsert = store.put_profile(&name, &profile).await?;
             println!("profile {name} {}", upsert_word(upsert));
@@ -257,7 +292,10 @@ pub(crate) async fn profile(config: &Config, command: ProfileCommand) -> anyhow:
         }
         ProfileCommand::Show { name } => {
             let profile = store.get_profile(&name).await?;
-            print!("{}", toml::to_string_pretty(&profile).context("cannot print the profile as TOML")?);
+            print!(
+                "{}",
+                toml::to_string_pretty(&profile).context("cannot print the profile as TOML")?
+            );
         }
         ProfileCommand::Remove { name } => {
             store.remove_profile(&name).await?;
@@ -270,7 +308,13 @@ pub(crate) async fn profile(config: &Config, command: ProfileCommand) -> anyhow:
 pub(crate) async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     match command {
-        UserCommand::Add { address, display_name, login_name, redirect_addr, redirect_url } => {
+        UserCommand::Add {
+            address,
+            display_name,
+            login_name,
+            redirect_addr,
+            redirect_url,
+        } => {
             let mut user = UserOverride::new(address_arg(&address)?);
             user.display_name = display_name;
             user.login_name = login_name;
@@ -298,7 +342,9 @@ pub(crate) async fn user(config: &Config, command: UserCommand) -> anyhow::Resul
                     line.push_str(&format!("\tlogin {login}"));
                 }
                 match &user.redirect {
-                    Some(Redirect::Address(target)) => line.push_str(&format!("\tredirect to {target}")),
+                    Some(Redirect::Address(target)) => {
+                        line.push_str(&format!("\tredirect to {target}"))
+                    }
                     Some(Redirect::Url(url)) => line.push_str(&format!("\tredirect to {url}")),
                     None => {}
                 }

@@ -19,7 +19,13 @@ struct Cli {
     /// Configuration file (TOML). Without one, the embedded defaults are used: hoster
     /// "hoster.test", SQLite file ./autodisco.sqlite, HTTP on 127.0.0.1:8080 and HTTPS on
     /// 127.0.0.1:8443 with a self-signed certificate.
-    #[arg(long, short, global = true, env = "AUTODISCO_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "AUTODISCO_CONFIG",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -52,7 +58,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -143,7 +152,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 #[cfg(unix)]
 async fn wait_for_signals(server: &RunningServer, mut config: Config, store: &Store) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hangup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+    let (Ok(mut term), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with Ctrl-C");
         let _ = tokio::signal::ctrl_c().await;
         return;
@@ -190,7 +202,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("postgres://app:secret@db.example/dir"), "postgres://app:***@db.example/dir");
+        assert_eq!(
+            redact("postgres://app:secret@db.example/dir"),
+            "postgres://app:***@db.example/dir"
+        );
         assert_eq!(redact("sqlite://./a.sqlite"), "sqlite://./a.sqlite");
     }
 }

@@ -20,7 +20,9 @@ const EXTERNAL_ENTITY: &str = r#"<?xml version="1.0"?>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_xml_gets_error_600_and_the_server_keeps_answering() {
     let server = seeded_server(Backend::Sqlite).await;
-    let mut deep = String::from(r#"<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">"#);
+    let mut deep = String::from(
+        r#"<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">"#,
+    );
     deep.push_str(&"<Request>".repeat(10_000));
     let mut invalid_utf8 = outlook_request("someone@customer.example").into_bytes();
     let at = invalid_utf8.iter().position(|b| *b == b'@').unwrap();
@@ -38,20 +40,28 @@ async fn hostile_xml_gets_error_600_and_the_server_keeps_answering() {
         ("10 MB body", ten_megabytes),
         ("not XML", b"{\"Email\": \"a@customer.example\"}".to_vec()),
         ("empty", Vec::new()),
-        ("unknown namespace", b"<Autodiscover xmlns=\"urn:evil\"><Request/></Autodiscover>".to_vec()),
+        (
+            "unknown namespace",
+            b"<Autodiscover xmlns=\"urn:evil\"><Request/></Autodiscover>".to_vec(),
+        ),
     ];
     for (name, body) in cases {
         let (status, content_type, answer) = post(&server, body, &[]).await;
         assert_eq!(status, 200, "{name}");
         assert_eq!(content_type, "text/xml; charset=utf-8", "{name}");
-        assert_eq!(element(&answer, "ErrorCode"), Some("600"), "{name}: {answer}");
+        assert_eq!(
+            element(&answer, "ErrorCode"),
+            Some("600"),
+            "{name}: {answer}"
+        );
         assert!(!answer.contains("root:"), "{name}: file contents leaked");
         // And the next ordinary request is answered.
         let (_, _, ok) = post(&server, outlook_request("someone@customer.example"), &[]).await;
         assert_eq!(element(&ok, "Action"), Some("settings"), "after {name}");
     }
     // An unsupported response schema is 601.
-    let old_schema = outlook_request("someone@customer.example").replace("responseschema/2006a", "responseschema/2006");
+    let old_schema = outlook_request("someone@customer.example")
+        .replace("responseschema/2006a", "responseschema/2006");
     let (_, _, answer) = post(&server, old_schema, &[]).await;
     assert_eq!(element(&answer, "ErrorCode"), Some("601"), "{answer}");
     server.stop().await;
@@ -63,6 +73,16 @@ async fn get_on_the_pox_url_is_not_a_success() {
     let response = server.client().get(server.pox_url()).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 405);
     let other = server.pox_url().replace("autodiscover.xml", "nothing.xml");
-    assert_eq!(server.client().post(other).send().await.unwrap().status().as_u16(), 404);
+    assert_eq!(
+        server
+            .client()
+            .post(other)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
     server.stop().await;
 }

@@ -92,27 +92,51 @@ pub async fn seeded_server(backend: Backend) -> TestServer {
     let server = TestServer::start(backend, PROFILES).await;
     let domain = |name: &str| Domain::parse(name).unwrap();
     let store = &server.store;
-    store.add_domain(&domain("customer.example"), "default").await.unwrap();
-    store.add_alias(&domain("alias.example"), &domain("customer.example")).await.unwrap();
-    store.add_domain(&domain("business.example"), "business").await.unwrap();
-    store.add_domain(&domain("suspended.example"), "default").await.unwrap();
-    store.set_status(&domain("suspended.example"), DomainStatus::Suspended).await.unwrap();
+    store
+        .add_domain(&domain("customer.example"), "default")
+        .await
+        .unwrap();
+    store
+        .add_alias(&domain("alias.example"), &domain("customer.example"))
+        .await
+        .unwrap();
+    store
+        .add_domain(&domain("business.example"), "business")
+        .await
+        .unwrap();
+    store
+        .add_domain(&domain("suspended.example"), "default")
+        .await
+        .unwrap();
+    store
+        .set_status(&domain("suspended.example"), DomainStatus::Suspended)
+        .await
+        .unwrap();
     let mut jane = UserOverride::new(EmailAddress::parse("jane@customer.example").unwrap());
     jane.display_name = Some("Jane <Doe> & Co".into());
     jane.login_name = Some("jdoe".into());
     store.put_user(&jane).await.unwrap();
     let mut moved = UserOverride::new(EmailAddress::parse("moved@customer.example").unwrap());
-    moved.redirect = Some(Redirect::Address(EmailAddress::parse("moved@business.example").unwrap()));
+    moved.redirect = Some(Redirect::Address(
+        EmailAddress::parse("moved@business.example").unwrap(),
+    ));
     store.put_user(&moved).await.unwrap();
-    let mut elsewhere = UserOverride::new(EmailAddress::parse("elsewhere@customer.example").unwrap());
-    elsewhere.redirect = Some(Redirect::Url("https://autodiscover.other.example/autodiscover/autodiscover.xml".into()));
+    let mut elsewhere =
+        UserOverride::new(EmailAddress::parse("elsewhere@customer.example").unwrap());
+    elsewhere.redirect = Some(Redirect::Url(
+        "https://autodiscover.other.example/autodiscover/autodiscover.xml".into(),
+    ));
     store.put_user(&elsewhere).await.unwrap();
     server.refresh().await;
     server
 }
 
 /// POSTs `body` to the POX URL and returns status, content type and body.
-pub async fn post(server: &TestServer, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> (u16, String, String) {
+pub async fn post(
+    server: &TestServer,
+    body: impl Into<reqwest::Body>,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     let mut request = server
         .client()
         .post(server.pox_url())
@@ -144,6 +168,9 @@ pub fn protocol_blocks<'a>(xml: &'a str, kind: &str) -> Vec<&'a str> {
     xml.split("<Protocol")
         .skip(1)
         .filter_map(|part| part.split("</Protocol>").next())
-        .filter(|block| block.contains(&format!("<Type>{kind}</Type>")) || block.contains(&format!("Type=\"{kind}\"")))
+        .filter(|block| {
+            block.contains(&format!("<Type>{kind}</Type>"))
+                || block.contains(&format!("Type=\"{kind}\""))
+        })
         .collect()
 }

@@ -31,13 +31,22 @@ async fn shutdown_finishes_requests_in_flight() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stopping = tokio::spawn(server.stop());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!stopping.is_finished(), "shutdown must wait for the request in flight");
+    assert!(
+        !stopping.is_finished(),
+        "shutdown must wait for the request in flight"
+    );
     // New connections are no longer accepted.
-    assert!(tokio::net::TcpStream::connect(https).await.is_err(), "listener still open");
+    assert!(
+        tokio::net::TcpStream::connect(https).await.is_err(),
+        "listener still open"
+    );
 
     sender.send(Ok(second.to_vec())).await.unwrap();
     drop(sender);
-    let response = in_flight.await.unwrap().expect("the request in flight is answered");
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
     assert_eq!(response.status().as_u16(), 200);
     let text = response.text().await.unwrap();
     assert_eq!(element(&text, "Action"), Some("settings"), "{text}");

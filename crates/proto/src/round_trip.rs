@@ -13,47 +13,42 @@ use crate::xml::MAX_DOCUMENT_BYTES;
 /// Checks one request body: if it parses, its encoding parses back to the same request, and
 /// encoding that gives the same bytes.
 pub fn request(data: &[u8]) -> Option<AutodiscoverRequest> {
-    let request = parse_request(data).ok()?;
-    let encoded = request.to_xml();
-    if fits(&encoded) {
-        let again = parse_request(encoded.as_bytes())
-            .unwrap_or_else(|e| panic!("an encoded request does not parse: {e}\n{encoded}"));
-        assert_eq!(again, request, "the request changed on the way\n{encoded}");
-        assert_eq!(again.to_xml(), encoded, "encoding is not stable");
-    }
-    Some(request)
+    check(data, parse_request, AutodiscoverRequest::to_xml)
 }
 
 /// Checks one Outlook response body the same way.
 pub fn outlook_response(data: &[u8]) -> Option<OutlookResponse> {
-    let response = OutlookResponse::from_xml(data).ok()?;
-    let encoded = response.to_xml();
-    if fits(&encoded) {
-        let again = OutlookResponse::from_xml(encoded.as_bytes())
-            .unwrap_or_else(|e| panic!("an encoded response does not decode: {e}\n{encoded}"));
-        assert_eq!(
-            again, response,
-            "the response changed on the way\n{encoded}"
-        );
-        assert_eq!(again.to_xml(), encoded, "encoding is not stable");
-    }
-    Some(response)
+    check(data, OutlookResponse::from_xml, OutlookResponse::to_xml)
 }
 
 /// Checks one mobilesync response body the same way.
 pub fn mobilesync_response(data: &[u8]) -> Option<MobileSyncResponse> {
-    let response = MobileSyncResponse::from_xml(data).ok()?;
-    let encoded = response.to_xml();
+    check(
+        data,
+        MobileSyncResponse::from_xml,
+        MobileSyncResponse::to_xml,
+    )
+}
+
+/// Decode, encode, decode again: the value and the encoding must both survive.
+fn check<T, E>(
+    data: &[u8],
+    decode: impl Fn(&[u8]) -> Result<T, E>,
+    encode: impl Fn(&T) -> String,
+) -> Option<T>
+where
+    T: PartialEq + std::fmt::Debug,
+    E: std::fmt::Display,
+{
+    let value = decode(data).ok()?;
+    let encoded = encode(&value);
     if fits(&encoded) {
-        let again = MobileSyncResponse::from_xml(encoded.as_bytes())
-            .unwrap_or_else(|e| panic!("an encoded response does not decode: {e}\n{encoded}"));
-        assert_eq!(
-            again, response,
-            "the response changed on the way\n{encoded}"
-        );
-        assert_eq!(again.to_xml(), encoded, "encoding is not stable");
+        let again = decode(encoded.as_bytes())
+            .unwrap_or_else(|e| panic!("an encoded document does not decode: {e}\n{encoded}"));
+        assert_eq!(again, value, "the value changed on the way\n{encoded}");
+        assert_eq!(encode(&again), encoded, "encoding is not stable");
     }
-    Some(response)
+    Some(value)
 }
 
 /// Escaping can make a document longer than the input it came from (`>` becomes `&gt;`); past

@@ -308,17 +308,20 @@ impl Config {
         base: &Path,
         problems: &mut Vec<ConfigProblem>,
     ) -> Option<Self> {
-        let mut domain = |spanned: &Spanned<String>, what: &str| match Domain::parse(spanned.get_ref()) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                problems.push(positions.problem(spanned, format!("{what}: {e}")));
-                None
-            }
-        };
+        let mut domain =
+            |spanned: &Spanned<String>, what: &str| match Domain::parse(spanned.get_ref()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    problems.push(positions.problem(spanned, format!("{what}: {e}")));
+                    None
+                }
+            };
         let hoster = domain(&raw.hoster, "hoster");
         let service_host = match &raw.service_host {
             Some(s) => domain(s, "service_host"),
-            None => hoster.as_ref().and_then(|h| h.with_prefix("autodiscover").ok()),
+            None => hoster
+                .as_ref()
+                .and_then(|h| h.with_prefix("autodiscover").ok()),
         };
         let redirect_host = match &raw.redirect_host {
             Some(s) => domain(s, "redirect_host"),
@@ -365,33 +368,57 @@ impl Config {
                 })
                 .collect()
         };
-        let http_listen = addresses(raw.http.as_ref().map(|h| &h.listen), DEFAULT_HTTP_LISTEN, "http.listen");
-        let https_listen = addresses(raw.https.as_ref().map(|h| &h.listen), DEFAULT_HTTPS_LISTEN, "https.listen");
+        let http_listen = addresses(
+            raw.http.as_ref().map(|h| &h.listen),
+            DEFAULT_HTTP_LISTEN,
+            "http.listen",
+        );
+        let https_listen = addresses(
+            raw.https.as_ref().map(|h| &h.listen),
+            DEFAULT_HTTPS_LISTEN,
+            "https.listen",
+        );
 
         let resolve = |p: &str| -> PathBuf {
             let p = Path::new(p);
-            if p.is_absolute() { p.to_owned() } else { base.join(p) }
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
         };
         let https = raw.https.as_ref();
-        let tls = match (https.and_then(|h| h.cert.as_ref()), https.and_then(|h| h.key.as_ref())) {
+        let tls = match (
+            https.and_then(|h| h.cert.as_ref()),
+            https.and_then(|h| h.key.as_ref()),
+        ) {
             (Some(cert), Some(key)) => TlsSource::Files {
                 cert: resolve(cert.get_ref()),
                 key: resolve(key.get_ref()),
             },
             (Some(only), None) | (None, Some(only)) => {
                 problems.push(positions.problem(only, "https: cert and key go together; give both or neither (neither creates a self-signed certificate)"));
-                TlsSource::SelfSigned { path: resolve(DEFAULT_SELF_SIGNED) }
+                TlsSource::SelfSigned {
+                    path: resolve(DEFAULT_SELF_SIGNED),
+                }
             }
-            (None, None) => TlsSource::SelfSigned { path: resolve(DEFAULT_SELF_SIGNED) },
+            (None, None) => TlsSource::SelfSigned {
+                path: resolve(DEFAULT_SELF_SIGNED),
+            },
         };
-        let certs_dir = https.and_then(|h| h.certs_dir.as_ref()).map(|d| resolve(d.get_ref()));
+        let certs_dir = https
+            .and_then(|h| h.certs_dir.as_ref())
+            .map(|d| resolve(d.get_ref()));
 
         let mut limits = Limits::default();
         if let Some(raw_limits) = &raw.limits {
             let l = raw_limits.get_ref();
             if let Some(max) = l.max_body_bytes {
                 if max == 0 || max > MAX_BODY_BYTES {
-                    problems.push(positions.problem(raw_limits, format!("limits.max_body_bytes must be between 1 and {MAX_BODY_BYTES}")));
+                    problems.push(positions.problem(
+                        raw_limits,
+                        format!("limits.max_body_bytes must be between 1 and {MAX_BODY_BYTES}"),
+                    ));
                 } else {
                     limits.max_body_bytes = max;
                 }
@@ -404,17 +431,32 @@ impl Config {
             if let Some(max) = l.max_connections {
                 limits.max_connections = max;
             }
-            if [limits.header_timeout, limits.request_timeout, limits.handshake_timeout].contains(&Duration::ZERO)
+            if [
+                limits.header_timeout,
+                limits.request_timeout,
+                limits.handshake_timeout,
+            ]
+            .contains(&Duration::ZERO)
                 || limits.max_connections == 0
             {
-                problems.push(positions.problem(raw_limits, "limits: timeouts and max_connections must be greater than zero"));
+                problems.push(positions.problem(
+                    raw_limits,
+                    "limits: timeouts and max_connections must be greater than zero",
+                ));
             }
         }
 
         let mut directory_poll = Duration::from_secs(1);
-        if let Some(poll) = raw.directory.as_ref().and_then(|d| d.poll_interval_ms.as_ref()) {
+        if let Some(poll) = raw
+            .directory
+            .as_ref()
+            .and_then(|d| d.poll_interval_ms.as_ref())
+        {
             if !(50..=60_000).contains(poll.get_ref()) {
-                problems.push(positions.problem(poll, "directory.poll_interval_ms must be between 50 and 60000"));
+                problems.push(positions.problem(
+                    poll,
+                    "directory.poll_interval_ms must be between 50 and 60000",
+                ));
             } else {
                 directory_poll = Duration::from_millis(*poll.get_ref());
             }
@@ -452,9 +494,10 @@ impl Config {
 
     /// Where this config came from, for log lines.
     pub fn origin(&self) -> String {
-        self.source
-            .as_ref()
-            .map_or_else(|| "<embedded defaults>".to_owned(), |p| p.display().to_string())
+        self.source.as_ref().map_or_else(
+            || "<embedded defaults>".to_owned(),
+            |p| p.display().to_string(),
+        )
     }
 }
 
@@ -485,12 +528,16 @@ fn check_public_url(url: &str) -> Result<String, String> {
         None => (rest, None),
     };
     if rest.contains(['/', '?', '#', '@']) {
-        return Err(format!("{url:?} must be a scheme and host (and port) only, without a path"));
+        return Err(format!(
+            "{url:?} must be a scheme and host (and port) only, without a path"
+        ));
     }
     let host = Domain::parse(host).map_err(|e| format!("{url:?}: {e}"))?;
     match port {
         Some(port) => {
-            let port: u16 = port.parse().map_err(|_| format!("{url:?} has an invalid port"))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| format!("{url:?} has an invalid port"))?;
             Ok(format!("https://{host}:{port}"))
         }
         None => Ok(format!("https://{host}")),
@@ -499,11 +546,20 @@ fn check_public_url(url: &str) -> Result<String, String> {
 
 fn check_database_url(url: &str, base: &Path) -> Result<String, String> {
     if let Some(path) = url.strip_prefix("sqlite://") {
-        let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+        let (path, query) = path
+            .split_once('?')
+            .map_or((path, None), |(p, q)| (p, Some(q)));
         if path.is_empty() {
-            return Err("sqlite:// needs a file path, such as sqlite:///var/lib/autodisco/directory.sqlite".into());
+            return Err(
+                "sqlite:// needs a file path, such as sqlite:///var/lib/autodisco/directory.sqlite"
+                    .into(),
+            );
         }
-        let full = if Path::new(path).is_absolute() { PathBuf::from(path) } else { base.join(path) };
+        let full = if Path::new(path).is_absolute() {
+            PathBuf::from(path)
+        } else {
+            base.join(path)
+        };
         let mut out = format!("sqlite://{}", full.display());
         if let Some(q) = query {
             out.push('?');
@@ -513,7 +569,9 @@ fn check_database_url(url: &str, base: &Path) -> Result<String, String> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(url.to_owned())
     } else {
-        Err(format!("{url:?} is neither sqlite://PATH nor postgres://..."))
+        Err(format!(
+            "{url:?} is neither sqlite://PATH nor postgres://..."
+        ))
     }
 }
 
@@ -550,13 +608,20 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("/etc/autodisco.toml:"), "{text}");
         let err = parse("hoster = \"h.example\"\nunknown_key = 1\n").unwrap_err();
-        assert!(err.to_string().starts_with("/etc/autodisco.toml:2:1: unknown field `unknown_key`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("/etc/autodisco.toml:2:1: unknown field `unknown_key`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn every_semantic_problem_is_reported_with_its_line() {
-        let text = "hoster = \"foo..bar\"\ndatabase = \"mysql://x\"\n[http]\nlisten = [\"nowhere\"]\n";
-        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else { panic!() };
+        let text =
+            "hoster = \"foo..bar\"\ndatabase = \"mysql://x\"\n[http]\nlisten = [\"nowhere\"]\n";
+        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
+            panic!()
+        };
         let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![Some(1), Some(2), Some(4)], "{problems:?}");
         assert!(problems[0].reason.contains("empty label"));
@@ -564,8 +629,14 @@ mod tests {
 
     #[test]
     fn public_url_is_an_origin_only() {
-        assert_eq!(check_public_url("https://Auto.Example/").unwrap(), "https://auto.example");
-        assert_eq!(check_public_url("https://auto.example:8443").unwrap(), "https://auto.example:8443");
+        assert_eq!(
+            check_public_url("https://Auto.Example/").unwrap(),
+            "https://auto.example"
+        );
+        assert_eq!(
+            check_public_url("https://auto.example:8443").unwrap(),
+            "https://auto.example:8443"
+        );
         assert!(check_public_url("http://auto.example").is_err());
         assert!(check_public_url("https://auto.example/path").is_err());
         assert!(check_public_url("https://user@auto.example").is_err());
@@ -573,9 +644,13 @@ mod tests {
 
     #[test]
     fn invalid_profile_is_refused_with_its_line() {
-        let text = "hoster = \"h.example\"\n\n[profiles.basic]\nactivesync_url = \"http://x.example/\"\n";
+        let text =
+            "hoster = \"h.example\"\n\n[profiles.basic]\nactivesync_url = \"http://x.example/\"\n";
         let err = parse(text).unwrap_err().to_string();
-        assert!(err.contains("/etc/autodisco.toml:3") || err.contains("/etc/autodisco.toml:4"), "{err}");
+        assert!(
+            err.contains("/etc/autodisco.toml:3") || err.contains("/etc/autodisco.toml:4"),
+            "{err}"
+        );
         assert!(err.contains("https://"), "{err}");
     }
 
@@ -583,6 +658,12 @@ mod tests {
     fn paths_are_relative_to_the_config_file() {
         let c = parse("hoster = \"h.example\"\ndatabase = \"sqlite://d.sqlite\"\n[https]\nlisten = [\"[::]:443\"]\ncert = \"c.pem\"\nkey = \"/k.pem\"\n").unwrap();
         assert_eq!(c.database, "sqlite:///etc/d.sqlite");
-        assert_eq!(c.tls, TlsSource::Files { cert: "/etc/c.pem".into(), key: "/k.pem".into() });
+        assert_eq!(
+            c.tls,
+            TlsSource::Files {
+                cert: "/etc/c.pem".into(),
+                key: "/k.pem".into()
+            }
+        );
     }
 }

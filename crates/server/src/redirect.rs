@@ -22,10 +22,22 @@ pub fn router(state: AppState) -> Router {
 
 /// The whitelisted targets: (requested path, lower-case; Location path; keep the query?).
 const TARGETS: [(&str, &str, bool); 3] = [
-    ("/autodiscover/autodiscover.xml", "/autodiscover/autodiscover.xml", false),
-    ("/autodiscover/autodiscover.svc", "/autodiscover/autodiscover.svc", false),
+    (
+        "/autodiscover/autodiscover.xml",
+        "/autodiscover/autodiscover.xml",
+        false,
+    ),
+    (
+        "/autodiscover/autodiscover.svc",
+        "/autodiscover/autodiscover.svc",
+        false,
+    ),
     // Autodiscover v2 carries the address and protocol in the query.
-    ("/autodiscover/autodiscover.json", "/autodiscover/autodiscover.json", true),
+    (
+        "/autodiscover/autodiscover.json",
+        "/autodiscover/autodiscover.json",
+        true,
+    ),
 ];
 
 async fn redirect(State(state): State<AppState>, request: Request) -> Response {
@@ -41,11 +53,19 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
     };
     let domain_label = Some(customer.to_string());
     if !state.directory.snapshot().hosts(&customer) {
-        return with_log(StatusCode::NOT_FOUND.into_response(), "not-hosted", domain_label);
+        return with_log(
+            StatusCode::NOT_FOUND.into_response(),
+            "not-hosted",
+            domain_label,
+        );
     }
     let path = request.uri().path().to_ascii_lowercase();
     let Some((_, target, keep_query)) = TARGETS.iter().find(|(from, _, _)| *from == path) else {
-        return with_log(StatusCode::NOT_FOUND.into_response(), "unknown-path", domain_label);
+        return with_log(
+            StatusCode::NOT_FOUND.into_response(),
+            "unknown-path",
+            domain_label,
+        );
     };
     let mut location = format!("{}{target}", state.site.load().public_url);
     if let (true, Some(query)) = (keep_query, request.uri().query()) {
@@ -54,7 +74,11 @@ async fn redirect(State(state): State<AppState>, request: Request) -> Response {
     }
     // The query comes from a parsed URI, so it holds no CR/LF; refuse anything a header cannot carry.
     let Ok(location) = HeaderValue::from_str(&location) else {
-        return with_log(StatusCode::BAD_REQUEST.into_response(), "bad-query", domain_label);
+        return with_log(
+            StatusCode::BAD_REQUEST.into_response(),
+            "bad-query",
+            domain_label,
+        );
     };
     let mut response = StatusCode::FOUND.into_response();
     response.headers_mut().insert(header::LOCATION, location);
@@ -102,8 +126,18 @@ mod tests {
 
     #[test]
     fn customer_domain_is_normalised() {
-        assert_eq!(customer_domain("AutoDiscover.Customer.Example.").unwrap().as_str(), "customer.example");
-        assert_eq!(customer_domain(strip_port("autodiscover.bücher.example:80")).unwrap().as_str(), "xn--bcher-kva.example");
+        assert_eq!(
+            customer_domain("AutoDiscover.Customer.Example.")
+                .unwrap()
+                .as_str(),
+            "customer.example"
+        );
+        assert_eq!(
+            customer_domain(strip_port("autodiscover.bücher.example:80"))
+                .unwrap()
+                .as_str(),
+            "xn--bcher-kva.example"
+        );
         assert_eq!(customer_domain("customer.example"), None);
         assert_eq!(customer_domain("autodiscover.com"), None);
         assert_eq!(customer_domain("[::1]"), None);

@@ -25,7 +25,11 @@ pub struct RequestLog {
 impl RequestLog {
     /// A log entry for `dialect` with `outcome`.
     pub fn new(dialect: &'static str, outcome: &'static str, domain: Option<String>) -> Self {
-        Self { dialect, domain, outcome }
+        Self {
+            dialect,
+            domain,
+            outcome,
+        }
     }
 }
 

@@ -61,7 +61,11 @@ impl RunningServer {
         if matches!(config.tls, TlsSource::SelfSigned { .. }) {
             self_signed_names.push(config.hoster.to_string());
         }
-        let (certs, report) = CertStore::load(config.tls.clone(), config.certs_dir.clone(), self_signed_names)?;
+        let (certs, report) = CertStore::load(
+            config.tls.clone(),
+            config.certs_dir.clone(),
+            self_signed_names,
+        )?;
         if let TlsSource::SelfSigned { path } = &config.tls {
             tracing::warn!(path = %path.display(), "serving a self-signed certificate: clients will not trust it; set https.cert and https.key for production");
         }
@@ -77,7 +81,8 @@ impl RunningServer {
             limits: config.limits.clone(),
         };
         let https_app = service::router(state.clone());
-        let http_app = redirect::router(state).layer(axum::middleware::from_fn(crate::request_log::log_requests));
+        let http_app = redirect::router(state)
+            .layer(axum::middleware::from_fn(crate::request_log::log_requests));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -85,13 +90,31 @@ impl RunningServer {
         let mut https_addrs = Vec::new();
         for address in &config.https_listen {
             let listener = bind(*address).await?;
-            https_addrs.push(listener.local_addr().map_err(|source| ServerError::Bind { address: *address, source })?);
-            tasks.spawn(listener::serve(listener, https_app.clone(), Some(tls.clone()), config.limits.clone(), shutdown_rx.clone()));
+            https_addrs.push(listener.local_addr().map_err(|source| ServerError::Bind {
+                address: *address,
+                source,
+            })?);
+            tasks.spawn(listener::serve(
+                listener,
+                https_app.clone(),
+                Some(tls.clone()),
+                config.limits.clone(),
+                shutdown_rx.clone(),
+            ));
         }
         for address in &config.http_listen {
             let listener = bind(*address).await?;
-            http_addrs.push(listener.local_addr().map_err(|source| ServerError::Bind { address: *address, source })?);
-            tasks.spawn(listener::serve(listener, http_app.clone(), None, config.limits.clone(), shutdown_rx.clone()));
+            http_addrs.push(listener.local_addr().map_err(|source| ServerError::Bind {
+                address: *address,
+                source,
+            })?);
+            tasks.spawn(listener::serve(
+                listener,
+                http_app.clone(),
+                None,
+                config.limits.clone(),
+                shutdown_rx.clone(),
+            ));
         }
         let watched = certs.clone();
         let mut stop = shutdown_rx.clone();
@@ -143,7 +166,9 @@ impl RunningServer {
                 tracing::info!("certificates reloaded");
                 log_cert_report(&report);
             }
-            Err(e) => tracing::error!(error = %e, "certificate reload failed; still serving the previous certificates"),
+            Err(e) => {
+                tracing::error!(error = %e, "certificate reload failed; still serving the previous certificates")
+            }
         }
     }
 
@@ -175,7 +200,9 @@ fn log_cert_report(report: &crate::tls::LoadReport) {
 fn warn_on_shared_addresses(config: &Config) {
     for http in &config.http_listen {
         for https in &config.https_listen {
-            let shared = http.ip() == https.ip() || http.ip().is_unspecified() || https.ip().is_unspecified();
+            let shared = http.ip() == https.ip()
+                || http.ip().is_unspecified()
+                || https.ip().is_unspecified();
             if shared {
                 tracing::warn!(
                     http = %http, https = %https,

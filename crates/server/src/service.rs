@@ -25,7 +25,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(dispatch)
         .with_state(state)
         .layer(axum::middleware::from_fn(log_requests))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
 }
 
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
@@ -71,7 +74,12 @@ pub async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<By
     let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
     match collected {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(BodyError::TooLarge),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(BodyError::TooLarge)
+        }
         Ok(Err(_)) | Err(_) => Err(BodyError::Incomplete),
     }
 }
@@ -84,9 +92,10 @@ pub fn xml_response(body: String, log: RequestLog) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/xml; charset=utf-8"),
     );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     response.extensions_mut().insert(log);
     response
 }
@@ -94,7 +103,9 @@ pub fn xml_response(body: String, log: RequestLog) -> Response {
 /// The `Time` and `Id` attributes of an error ([MS-OXDSCLI] 2.2.4.1.1.3.1): the UTC time of day
 /// with seven fractional digits, and a number that tells support staff which log line to look for.
 pub fn error_stamp() -> ErrorStamp {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let day_secs = now.as_secs() % 86_400;
     let time = format!(
         "{:02}:{:02}:{:02}.{:07}",
@@ -123,8 +134,16 @@ mod tests {
     #[tokio::test]
     async fn body_limit_cuts_off_large_bodies() {
         let big = Body::from(vec![b'a'; 100_000]);
-        assert_eq!(read_body(big, 65_536, Duration::from_secs(1)).await, Err(BodyError::TooLarge));
+        assert_eq!(
+            read_body(big, 65_536, Duration::from_secs(1)).await,
+            Err(BodyError::TooLarge)
+        );
         let small = Body::from("hello");
-        assert_eq!(read_body(small, 65_536, Duration::from_secs(1)).await.unwrap(), Bytes::from("hello"));
+        assert_eq!(
+            read_body(small, 65_536, Duration::from_secs(1))
+                .await
+                .unwrap(),
+            Bytes::from("hello")
+        );
     }
 }

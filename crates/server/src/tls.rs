@@ -176,10 +176,11 @@ impl CertStore {
                 return key.clone();
             }
             // A wildcard file covers one label below its base name (RFC 6125 6.4.3).
-            if let Some((_, parent)) = name.split_once('.') {
-                if let Some(key) = set.by_name.get(&format!("*.{parent}")) {
-                    return key.clone();
-                }
+            if let Some(key) = name
+                .split_once('.')
+                .and_then(|(_, parent)| set.by_name.get(&format!("*.{parent}")))
+            {
+                return key.clone();
             }
         }
         set.default.clone()
@@ -248,7 +249,10 @@ fn build_set(
 
 /// Loads `NAME.pem` (chain and key in one file) from the certs folder. The file name is the
 /// host name it serves; `_wildcard.customer.example.pem` serves `*.customer.example`.
-fn load_named(path: &Path, provider: &CryptoProvider) -> Result<Option<(String, CertifiedKey)>, TlsError> {
+fn load_named(
+    path: &Path,
+    provider: &CryptoProvider,
+) -> Result<Option<(String, CertifiedKey)>, TlsError> {
     let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
         return Ok(None);
     };
@@ -271,7 +275,9 @@ fn load_named(path: &Path, provider: &CryptoProvider) -> Result<Option<(String, 
     let covered = webpki::EndEntityCert::try_from(leaf)
         .ok()
         .zip(ServerName::try_from(check_name.as_str()).ok())
-        .is_some_and(|(cert, server_name)| cert.verify_is_valid_for_subject_name(&server_name).is_ok());
+        .is_some_and(|(cert, server_name)| {
+            cert.verify_is_valid_for_subject_name(&server_name).is_ok()
+        });
     if !covered {
         return Err(TlsError::NameMismatch {
             path: path.to_owned(),
@@ -355,11 +361,15 @@ pub fn create_self_signed(path: &Path, names: &[String]) -> Result<(), TlsError>
         reason,
     };
     let key_pair = rcgen::KeyPair::generate().map_err(|e| fail(e.to_string()))?;
-    let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(|e| fail(e.to_string()))?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, names.first().cloned().unwrap_or_default());
-    let cert = params.self_signed(&key_pair).map_err(|e| fail(e.to_string()))?;
+    let mut params =
+        rcgen::CertificateParams::new(names.to_vec()).map_err(|e| fail(e.to_string()))?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        names.first().cloned().unwrap_or_default(),
+    );
+    let cert = params
+        .self_signed(&key_pair)
+        .map_err(|e| fail(e.to_string()))?;
     let pem = format!("{}{}", cert.pem(), key_pair.serialize_pem());
     write_private(path, pem.as_bytes()).map_err(|e| fail(e.to_string()))
 }
@@ -398,9 +408,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("self.pem");
         let source = TlsSource::SelfSigned { path: path.clone() };
-        let (first, _) = CertStore::load(source.clone(), None, names(&["autodiscover.h.test"])).unwrap();
+        let (first, _) =
+            CertStore::load(source.clone(), None, names(&["autodiscover.h.test"])).unwrap();
         let (second, _) = CertStore::load(source, None, names(&["autodiscover.h.test"])).unwrap();
-        assert_eq!(fingerprint(&first.pick(None)), fingerprint(&second.pick(None)));
+        assert_eq!(
+            fingerprint(&first.pick(None)),
+            fingerprint(&second.pick(None))
+        );
     }
 
     #[test]
@@ -408,19 +422,43 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let certs = dir.path().join("certs");
         std::fs::create_dir(&certs).unwrap();
-        create_self_signed(&certs.join("autodiscover.customer.example.pem"), &names(&["autodiscover.customer.example"])).unwrap();
-        create_self_signed(&certs.join("_wildcard.wild.example.pem"), &names(&["*.wild.example"])).unwrap();
-        create_self_signed(&certs.join("autodiscover.liar.example.pem"), &names(&["other.example"])).unwrap();
+        create_self_signed(
+            &certs.join("autodiscover.customer.example.pem"),
+            &names(&["autodiscover.customer.example"]),
+        )
+        .unwrap();
+        create_self_signed(
+            &certs.join("_wildcard.wild.example.pem"),
+            &names(&["*.wild.example"]),
+        )
+        .unwrap();
+        create_self_signed(
+            &certs.join("autodiscover.liar.example.pem"),
+            &names(&["other.example"]),
+        )
+        .unwrap();
         std::fs::write(certs.join("README.txt"), "not a certificate").unwrap();
-        let source = TlsSource::SelfSigned { path: dir.path().join("self.pem") };
-        let (store, report) = CertStore::load(source, Some(certs.clone()), names(&["autodiscover.h.test"])).unwrap();
+        let source = TlsSource::SelfSigned {
+            path: dir.path().join("self.pem"),
+        };
+        let (store, report) =
+            CertStore::load(source, Some(certs.clone()), names(&["autodiscover.h.test"])).unwrap();
         assert_eq!(report.per_domain, 2);
         assert_eq!(report.skipped.len(), 1);
         assert!(matches!(report.skipped[0], TlsError::NameMismatch { .. }));
         let default = fingerprint(&store.pick(None));
-        assert_ne!(fingerprint(&store.pick(Some("Autodiscover.Customer.Example."))), default);
-        assert_ne!(fingerprint(&store.pick(Some("autodiscover.wild.example"))), default);
-        assert_eq!(fingerprint(&store.pick(Some("autodiscover.liar.example"))), default);
+        assert_ne!(
+            fingerprint(&store.pick(Some("Autodiscover.Customer.Example."))),
+            default
+        );
+        assert_ne!(
+            fingerprint(&store.pick(Some("autodiscover.wild.example"))),
+            default
+        );
+        assert_eq!(
+            fingerprint(&store.pick(Some("autodiscover.liar.example"))),
+            default
+        );
         assert_eq!(fingerprint(&store.pick(Some("a.b.wild.example"))), default);
     }
 
@@ -429,7 +467,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
         create_self_signed(&cert, &names(&["autodiscover.h.test"])).unwrap();
-        let source = TlsSource::Files { cert: cert.clone(), key: cert.clone() };
+        let source = TlsSource::Files {
+            cert: cert.clone(),
+            key: cert.clone(),
+        };
         let (store, _) = CertStore::load(source, None, Vec::new()).unwrap();
         let before = fingerprint(&store.pick(None));
         assert!(store.reload_if_changed().is_none());

@@ -32,7 +32,8 @@ pub struct IssuedCert {
 impl IssuedCert {
     /// Writes chain and key into one PEM file (the format of `certs_dir` files).
     pub fn write_combined(&self, path: &Path) {
-        std::fs::write(path, format!("{}{}", self.chain_pem, self.key_pem)).expect("write certificate");
+        std::fs::write(path, format!("{}{}", self.chain_pem, self.key_pem))
+            .expect("write certificate");
     }
 }
 
@@ -51,7 +52,10 @@ impl TestCa {
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "autodisco test CA");
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
         let cert = params.self_signed(&key).expect("CA certificate");
         Self { key, cert }
     }
@@ -65,12 +69,16 @@ impl TestCa {
     pub fn issue(&self, names: &[&str]) -> IssuedCert {
         let key = rcgen::KeyPair::generate().expect("leaf key");
         let mut params =
-            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("leaf params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, names.first().copied().unwrap_or("server"));
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("leaf params");
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            names.first().copied().unwrap_or("server"),
+        );
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        let leaf = params.signed_by(&key, &self.cert, &self.key).expect("sign leaf");
+        let leaf = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("sign leaf");
         IssuedCert {
             chain_pem: format!("{}{}", leaf.pem(), self.cert.pem()),
             key_pem: key.serialize_pem(),
@@ -107,7 +115,8 @@ pub enum Backend {
 
 /// The PostgreSQL server tests use.
 pub fn postgres_admin_url() -> String {
-    std::env::var("AUTODISCO_TEST_POSTGRES").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
+    std::env::var("AUTODISCO_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
 }
 
 /// A database made for one test; a PostgreSQL one is dropped when this is dropped.
@@ -143,7 +152,9 @@ impl TestDatabase {
                     .execute(&mut conn)
                     .await
                     .expect("create test database");
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
                 Self {
                     url: format!("{base}/{name}"),
                     postgres_name: Some(name),
@@ -162,11 +173,16 @@ async fn connect_postgres(url: &str) -> sqlx::PgConnection {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some(name) = self.postgres_name.take() else { return };
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
         let admin = postgres_admin_url();
         // Drop runs outside any runtime the test may have; use a small one of our own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let mut conn = connect_postgres(&admin).await;
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -212,7 +228,8 @@ impl TestServer {
         let folder = tempfile::tempdir().expect("temp folder");
         let database = TestDatabase::create(backend, folder.path()).await;
         let ca = TestCa::new();
-        ca.issue(&[SERVICE_HOST]).write_combined(&folder.path().join("service.pem"));
+        ca.issue(&[SERVICE_HOST])
+            .write_combined(&folder.path().join("service.pem"));
         let certs = folder.path().join("certs");
         std::fs::create_dir(&certs).expect("certs folder");
         ca.issue(&["autodiscover.direct.example"])
@@ -224,13 +241,19 @@ impl TestServer {
         let config_path = folder.path().join("autodisco.toml");
         std::fs::write(&config_path, text).expect("write config");
         let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
-        let store = Store::connect(&config.database).await.expect("open directory");
+        let store = Store::connect(&config.database)
+            .await
+            .expect("open directory");
         autodisco_server::bootstrap::prepare_directory(&config, &store)
             .await
             .expect("prepare directory");
-        let directory = LiveDirectory::load(store.clone()).await.expect("load directory");
+        let directory = LiveDirectory::load(store.clone())
+            .await
+            .expect("load directory");
         let refresher = directory.spawn_refresher(config.directory_poll);
-        let server = RunningServer::start(&config, directory.clone()).await.expect("start server");
+        let server = RunningServer::start(&config, directory.clone())
+            .await
+            .expect("start server");
         Self {
             ca,
             server,
@@ -256,13 +279,22 @@ impl TestServer {
 
     /// The POX URL on the service host, with the bound port.
     pub fn pox_url(&self) -> String {
-        format!("https://{SERVICE_HOST}:{}/autodiscover/autodiscover.xml", self.https_addr().port())
+        format!(
+            "https://{SERVICE_HOST}:{}/autodiscover/autodiscover.xml",
+            self.https_addr().port()
+        )
     }
 
     /// A client that trusts the test CA and reaches the service host and
     /// `autodiscover.direct.example` at the HTTPS address.
     pub fn client(&self) -> reqwest::Client {
-        https_client(&self.ca, &[(SERVICE_HOST, self.https_addr()), ("autodiscover.direct.example", self.https_addr())])
+        https_client(
+            &self.ca,
+            &[
+                (SERVICE_HOST, self.https_addr()),
+                ("autodiscover.direct.example", self.https_addr()),
+            ],
+        )
     }
 
     /// Reloads the directory now instead of waiting for the refresher.
@@ -295,7 +327,9 @@ pub fn mobilesync_request(address: &str) -> String {
 /// connection or `timeout` passes: for requests no HTTP library would send.
 pub async fn raw_exchange(address: SocketAddr, request: &[u8], timeout: Duration) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
     stream.write_all(request).await.expect("send");
     let mut response = Vec::new();
     let _ = tokio::time::timeout(timeout, stream.read_to_end(&mut response)).await;

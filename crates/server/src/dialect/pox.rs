@@ -5,7 +5,9 @@
 //! bounds depth, and never sees more than the body limit.
 
 use autodisco_proto::pox::{self, RenderOptions};
-use autodisco_proto::{AutodiscoverRequest, Answer, ErrorCode, mobilesync, parse_request, render_request_error};
+use autodisco_proto::{
+    Answer, AutodiscoverRequest, ErrorCode, mobilesync, parse_request, render_request_error,
+};
 use axum::extract::Request;
 use axum::response::Response;
 
@@ -25,7 +27,13 @@ pub async fn handle(state: AppState, request: Request) -> Response {
         .and_then(|v| v.trim().parse::<u32>().ok())
         .is_some_and(|version| version >= 1);
     let stamp = error_stamp();
-    let body = match read_body(request.into_body(), state.limits.max_body_bytes, state.limits.request_timeout).await {
+    let body = match read_body(
+        request.into_body(),
+        state.limits.max_body_bytes,
+        state.limits.request_timeout,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(e) => {
             let outcome = match e {
@@ -47,7 +55,10 @@ pub async fn handle(state: AppState, request: Request) -> Response {
                 ErrorCode::ProviderUnavailable => "unsupported-schema",
                 _ => "invalid-request",
             };
-            xml_response(render_request_error(&error, &stamp), RequestLog::new(dialect, outcome, None))
+            xml_response(
+                render_request_error(&error, &stamp),
+                RequestLog::new(dialect, outcome, None),
+            )
         }
         Ok(AutodiscoverRequest::Outlook(outlook)) => {
             let mailbox = outlook.mailbox();
@@ -64,11 +75,16 @@ pub async fn handle(state: AppState, request: Request) -> Response {
             let address = &request.email_address;
             let answer = state.directory.snapshot().resolve(address);
             let outcome = match &answer {
-                Answer::Settings(settings) if settings.profile.activesync_url.is_none() => "no-activesync",
+                Answer::Settings(settings) if settings.profile.activesync_url.is_none() => {
+                    "no-activesync"
+                }
                 other => outcome(other),
             };
             let document = mobilesync::render_answer(&answer, &stamp);
-            xml_response(document, RequestLog::new("mobilesync", outcome, Some(address.domain().to_string())))
+            xml_response(
+                document,
+                RequestLog::new("mobilesync", outcome, Some(address.domain().to_string())),
+            )
         }
     }
 }
