@@ -266,16 +266,24 @@ fn is_unreachable(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => match db.code().as_deref() {
-            // PostgreSQL: connection exceptions (class 08), shutdown or termination by an admin
-            // (57P01..57P03), missing database (3D000), too many connections (53300), and
-            // "database is not currently accepting connections" (55000, ALLOW_CONNECTIONS off).
-            Some(code) if code.starts_with("08") => true,
-            Some("57P01" | "57P02" | "57P03" | "3D000" | "53300" | "55000") => true,
-            // SQLite: SQLITE_CANTOPEN (14), SQLITE_NOTADB (26), SQLITE_IOERR (10).
-            Some("14" | "26" | "10") => true,
-            _ => false,
-        },
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite reports extended result codes; the primary code is the low byte:
+                // SQLITE_IOERR (10), SQLITE_CANTOPEN (14), SQLITE_NOTADB (26).
+                code.parse::<i32>()
+                    .is_ok_and(|code| matches!(code & 0xff, 10 | 14 | 26))
+            } else {
+                // PostgreSQL: connection exceptions (class 08), shutdown or termination by an
+                // admin (57P01..57P03), missing database (3D000), too many connections (53300),
+                // and "database is not currently accepting connections" (55000).
+                code.starts_with("08")
+                    || matches!(
+                        &*code,
+                        "57P01" | "57P02" | "57P03" | "3D000" | "53300" | "55000"
+                    )
+            }
+        }
         _ => false,
     }
 }

@@ -26,7 +26,7 @@ pub use error::{DirectoryError, ObjectKind, OverrideProblem};
 pub use live::{DEFAULT_POLL_INTERVAL, DirectoryHealth, LiveDirectory};
 pub use model::{
     DomainInfo, DomainKind, DomainRemoval, DomainStatus, ProfileEntry, Redirect, RemovedDomain,
-    UnknownStatus, Upsert, UserOverride,
+    UnknownStatus, Upsert, UserOverride, check_profile_name,
 };
 pub use snapshot::{Snapshot, SnapshotBuilder, SnapshotCounts};
 pub use store::{Backend, Store};

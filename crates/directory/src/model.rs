@@ -217,7 +217,7 @@ fn text_problem(field: &'static str, value: &str, max: usize) -> Option<Override
 }
 
 /// Profile names are typed on command lines and shown in listings: keep them plain.
-pub(crate) fn check_profile_name(name: &str) -> Result<(), DirectoryError> {
+pub fn check_profile_name(name: &str) -> Result<(), DirectoryError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.as_bytes()[0].is_ascii_alphanumeric()

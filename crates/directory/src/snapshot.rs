@@ -289,13 +289,14 @@ impl SnapshotBuilder {
         profile: &str,
         status: DomainStatus,
     ) -> Result<(), DirectoryError> {
-        let profile = *self
-            .profile_numbers
-            .get(profile)
-            .ok_or_else(|| DirectoryError::NotFound {
-                kind: ObjectKind::Profile,
-                name: profile.to_owned(),
-            })?;
+        let profile =
+            *self
+                .profile_numbers
+                .get(profile)
+                .ok_or_else(|| DirectoryError::NotFound {
+                    kind: ObjectKind::Profile,
+                    name: profile.to_owned(),
+                })?;
         self.names.push(name)?;
         self.entries
             .push(Entry::primary(profile, status == DomainStatus::Suspended));
@@ -322,13 +323,12 @@ impl SnapshotBuilder {
     /// and a user override in a missing or alias domain.
     pub fn build(self) -> Result<Snapshot, DirectoryError> {
         let domain = |name: &str| Domain::parse(name).expect("names are canonical when added");
-        let mut domains =
-            DomainTable::build(self.names, self.entries).map_err(|duplicate| {
-                DirectoryError::AlreadyExists {
-                    kind: ObjectKind::Domain,
-                    name: duplicate.0,
-                }
-            })?;
+        let mut domains = DomainTable::build(self.names, self.entries).map_err(|duplicate| {
+            DirectoryError::AlreadyExists {
+                kind: ObjectKind::Domain,
+                name: duplicate.0,
+            }
+        })?;
         let mut counts = SnapshotCounts {
             profiles: self.profiles.len(),
             users: self.users.len(),
@@ -416,26 +416,30 @@ mod tests {
             .unwrap()
             .add_profile("business", profile("business.example"))
             .unwrap();
-        b.add_alias(&d("alias.example"), &d("primary.example"), DomainStatus::Active)
-            .unwrap()
-            .add_domain(&d("primary.example"), "standard", DomainStatus::Active)
-            .unwrap()
-            .add_domain(&d("other.example"), "business", DomainStatus::Active)
-            .unwrap()
-            .add_domain(&d("suspended.example"), "standard", DomainStatus::Suspended)
-            .unwrap()
-            .add_alias(
-                &d("via-suspended.example"),
-                &d("suspended.example"),
-                DomainStatus::Active,
-            )
-            .unwrap()
-            .add_alias(
-                &d("off.example"),
-                &d("primary.example"),
-                DomainStatus::Suspended,
-            )
-            .unwrap();
+        b.add_alias(
+            &d("alias.example"),
+            &d("primary.example"),
+            DomainStatus::Active,
+        )
+        .unwrap()
+        .add_domain(&d("primary.example"), "standard", DomainStatus::Active)
+        .unwrap()
+        .add_domain(&d("other.example"), "business", DomainStatus::Active)
+        .unwrap()
+        .add_domain(&d("suspended.example"), "standard", DomainStatus::Suspended)
+        .unwrap()
+        .add_alias(
+            &d("via-suspended.example"),
+            &d("suspended.example"),
+            DomainStatus::Active,
+        )
+        .unwrap()
+        .add_alias(
+            &d("off.example"),
+            &d("primary.example"),
+            DomainStatus::Suspended,
+        )
+        .unwrap();
         let mut named = UserOverride::new(a("Named@primary.example"));
         named.display_name = Some("Named User".into());
         named.login_name = Some("u1001".into());
@@ -499,11 +503,17 @@ mod tests {
         let s = sample();
         let jane = settings(s.resolve(&a("Jane@primary.example")));
         assert_eq!(jane.address, a("Jane@primary.example"));
-        assert_eq!(jane.profile.display_name.as_deref(), Some("standard.example Mail"));
+        assert_eq!(
+            jane.profile.display_name.as_deref(),
+            Some("standard.example Mail")
+        );
         assert_eq!(jane.display_name, None);
         assert_eq!(jane.login_name, None);
         let bob = settings(s.resolve(&a("bob@other.example")));
-        assert_eq!(bob.profile.display_name.as_deref(), Some("business.example Mail"));
+        assert_eq!(
+            bob.profile.display_name.as_deref(),
+            Some("business.example Mail")
+        );
         // Profiles are interned: every domain of a profile shares one allocation.
         let john = settings(s.resolve(&a("john@primary.example")));
         assert!(Arc::ptr_eq(&jane.profile, &john.profile));

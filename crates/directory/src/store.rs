@@ -69,8 +69,8 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self, DirectoryError> {
         sqlx::any::install_default_drivers();
         let (backend, url) = prepare_url(url)?;
-        let in_memory = backend == Backend::Sqlite
-            && (url.contains(":memory:") || url.contains("mode=memory"));
+        let in_memory =
+            backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
         let mut options = AnyPoolOptions::new()
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .max_connections(match backend {

@@ -464,7 +464,7 @@ impl Config {
 
         let mut profiles = BTreeMap::new();
         for (name, profile) in raw.profiles {
-            if let Err(reason) = check_profile_name(&name) {
+            if let Err(reason) = autodisco_directory::check_profile_name(&name) {
                 problems.push(positions.problem(&profile, format!("profiles.{name}: {reason}")));
             }
             if let Err(errors) = profile.get_ref().validate() {
@@ -498,22 +498,6 @@ impl Config {
             || "<embedded defaults>".to_owned(),
             |p| p.display().to_string(),
         )
-    }
-}
-
-/// Profile names appear on command lines and in logs: keep them simple.
-pub fn check_profile_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "profile name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
-        ))
     }
 }
 

@@ -36,12 +36,11 @@ impl StrArena {
                 what: "domains",
                 max: u64::from(MAX_INDEX),
             })?;
-        let end = u32::try_from(self.bytes.len() + s.len()).map_err(|_| {
-            DirectoryError::TooLarge {
+        let end =
+            u32::try_from(self.bytes.len() + s.len()).map_err(|_| DirectoryError::TooLarge {
                 what: "bytes of domain names",
                 max: u64::from(u32::MAX),
-            }
-        })?;
+            })?;
         self.bytes.push_str(s);
         self.ends.push(end);
         Ok(index)
@@ -143,7 +142,9 @@ impl DomainTable {
                         table.slots[slot] = index;
                         break;
                     }
-                    other if table.names.get(other) == name => return Err(Duplicate(name.to_owned())),
+                    other if table.names.get(other) == name => {
+                        return Err(Duplicate(name.to_owned()));
+                    }
                     _ => slot = (slot + 1) & mask,
                 }
             }

@@ -3,8 +3,8 @@
 use std::collections::{HashMap, HashSet};
 
 use autodisco_proto::Domain;
-use sqlx::Row;
 use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::Store;
 use super::profiles::profile_exists;
@@ -237,7 +237,10 @@ impl Store {
             .await?;
         let mut users = HashMap::with_capacity(counts.len());
         for row in counts {
-            users.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)? as u64);
+            users.insert(
+                row.try_get::<String, _>(0)?,
+                row.try_get::<i64, _>(1)? as u64,
+            );
         }
         let mut domains = Vec::with_capacity(rows.len());
         let mut aliases: HashMap<String, Vec<Domain>> = HashMap::new();
@@ -250,7 +253,10 @@ impl Store {
             let alias_of: Option<String> = row.try_get(3)?;
             let kind = match alias_of {
                 Some(primary) => {
-                    aliases.entry(primary.clone()).or_default().push(domain.clone());
+                    aliases
+                        .entry(primary.clone())
+                        .or_default()
+                        .push(domain.clone());
                     let Some(primary) = canonical(&primary) else {
                         continue;
                     };

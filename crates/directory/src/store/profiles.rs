@@ -1,8 +1,8 @@
 //! Service profiles: named plans stored as the JSON of [`ServiceProfile`].
 
 use autodisco_proto::{Domain, ServiceProfile};
-use sqlx::Row;
 use sqlx::AnyConnection;
+use sqlx::Row;
 
 use super::Store;
 use crate::error::{DirectoryError, ObjectKind};

@@ -1,8 +1,8 @@
 //! Per-user overrides, stored under the address in its primary domain.
 
 use autodisco_proto::{Domain, EmailAddress};
-use sqlx::Row;
 use sqlx::AnyConnection;
+use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::Store;

@@ -150,7 +150,10 @@ async fn set_profile_and_status(db: TestDb) {
     );
     assert!(matches!(
         s.set_profile(&d("a.example"), "missing").await,
-        Err(DirectoryError::NotFound { kind: ObjectKind::Profile, .. })
+        Err(DirectoryError::NotFound {
+            kind: ObjectKind::Profile,
+            ..
+        })
     ));
     match s.set_profile(&d("alias.example"), "standard").await {
         Err(DirectoryError::IsAlias { alias, primary }) => {
@@ -160,7 +163,10 @@ async fn set_profile_and_status(db: TestDb) {
     }
     assert!(matches!(
         s.set_profile(&d("nope.example"), "standard").await,
-        Err(DirectoryError::NotFound { kind: ObjectKind::Domain, .. })
+        Err(DirectoryError::NotFound {
+            kind: ObjectKind::Domain,
+            ..
+        })
     ));
 
     for domain in ["a.example", "alias.example"] {
@@ -181,7 +187,10 @@ async fn set_profile_and_status(db: TestDb) {
     }
     assert!(matches!(
         s.set_status(&d("nope.example"), DomainStatus::Active).await,
-        Err(DirectoryError::NotFound { kind: ObjectKind::Domain, .. })
+        Err(DirectoryError::NotFound {
+            kind: ObjectKind::Domain,
+            ..
+        })
     ));
 }
 
@@ -231,8 +240,12 @@ async fn remove_alias_and_primary(db: TestDb) {
     s.remove_profile("standard").await.unwrap();
 
     assert!(matches!(
-        s.remove_domain(&d("a.example"), DomainRemoval::Cascade).await,
-        Err(DirectoryError::NotFound { kind: ObjectKind::Domain, .. })
+        s.remove_domain(&d("a.example"), DomainRemoval::Cascade)
+            .await,
+        Err(DirectoryError::NotFound {
+            kind: ObjectKind::Domain,
+            ..
+        })
     ));
 
     // A primary without dependents goes without cascade.
@@ -246,9 +259,7 @@ async fn bulk_add_is_all_or_nothing(db: TestDb) {
     with_profiles(&db).await;
     let s = &db.store;
     // More than one INSERT chunk.
-    let domains: Vec<_> = (0..1203)
-        .map(|i| d(&format!("bulk{i}.example")))
-        .collect();
+    let domains: Vec<_> = (0..1203).map(|i| d(&format!("bulk{i}.example"))).collect();
     assert_eq!(s.add_domains(&domains, "standard").await.unwrap(), 1203);
     assert_eq!(s.list_domains().await.unwrap().len(), 1203);
 
@@ -266,7 +277,10 @@ async fn bulk_add_is_all_or_nothing(db: TestDb) {
     ));
     assert!(matches!(
         s.add_domains(&[d("z.example")], "missing").await,
-        Err(DirectoryError::NotFound { kind: ObjectKind::Profile, .. })
+        Err(DirectoryError::NotFound {
+            kind: ObjectKind::Profile,
+            ..
+        })
     ));
     assert_eq!(s.list_domains().await.unwrap().len(), 1203);
     assert_eq!(s.add_domains(&[], "standard").await.unwrap(), 0);
@@ -300,7 +314,10 @@ async fn revision_moves_with_every_write_only(db: TestDb) {
     let _ = s.add_domain(&d("a.example"), "standard").await.unwrap_err();
     let _ = s.remove_profile("standard").await.unwrap_err();
     let _ = s.remove_user(&a("nobody@a.example")).await.unwrap_err();
-    let _ = s.set_status(&d("x.example"), DomainStatus::Active).await.unwrap_err();
+    let _ = s
+        .set_status(&d("x.example"), DomainStatus::Active)
+        .await
+        .unwrap_err();
     s.list_domains().await.unwrap();
     s.load_snapshot().await.unwrap();
     assert_eq!(s.revision().await.unwrap(), last);

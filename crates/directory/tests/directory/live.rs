@@ -179,14 +179,22 @@ async fn postgres_outage_keeps_last_snapshot_and_recovers() {
         "logged once: {:?}",
         logs.at_least(Level::WARN)
     );
-    assert!(writer.add_domain(&d("b.example"), "standard").await.is_err());
+    assert!(
+        writer
+            .add_domain(&d("b.example"), "standard")
+            .await
+            .is_err()
+    );
 
     admin
         .execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true").as_str())
         .await
         .unwrap();
     admin.close().await.unwrap();
-    writer.add_domain(&d("b.example"), "standard").await.unwrap();
+    writer
+        .add_domain(&d("b.example"), "standard")
+        .await
+        .unwrap();
     wait_for("the recovery", Duration::from_secs(5), || {
         live.health().fault.is_none() && live.snapshot().hosts(&d("b.example"))
     })

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod connect;
 mod domains;
 mod live;
 mod profiles;

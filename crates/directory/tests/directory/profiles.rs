@@ -101,9 +101,7 @@ async fn corrupt_profile_is_reported(db: TestDb) {
         .unwrap();
     db.raw_sql(r#"UPDATE profiles SET settings = '{"imapp": []}' WHERE name = 'standard'"#)
         .await;
-    let is_corrupt = |r: Result<(), DirectoryError>| {
-        matches!(r, Err(DirectoryError::CorruptProfile { name, .. }) if name == "standard")
-    };
+    let is_corrupt = |r: Result<(), DirectoryError>| matches!(r, Err(DirectoryError::CorruptProfile { name, .. }) if name == "standard");
     assert!(is_corrupt(s.get_profile("standard").await.map(drop)));
     assert!(is_corrupt(s.list_profiles().await.map(drop)));
     assert!(is_corrupt(s.load_snapshot().await.map(drop)));

@@ -93,7 +93,10 @@ async fn resolve_rules(db: TestDb) {
         profile("standard.example"),
         "the domain's own profile"
     );
-    assert_eq!((jane.display_name.clone(), jane.login_name.clone()), (None, None));
+    assert_eq!(
+        (jane.display_name.clone(), jane.login_name.clone()),
+        (None, None)
+    );
     let bob = settings(s.resolve(&a("bob@other.example")));
     assert_eq!(*bob.profile, profile("business.example"));
     // Interned: one Arc per profile.

@@ -188,7 +188,10 @@ pub(crate) fn profile(hoster: &str) -> ServiceProfile {
 pub(crate) async fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?}: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -216,7 +219,11 @@ impl CapturedLogs {
     }
 
     pub(crate) fn contains(&self, needle: &str) -> bool {
-        self.0.lock().unwrap().iter().any(|(_, m)| m.contains(needle))
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, m)| m.contains(needle))
     }
 }
 
@@ -252,5 +259,8 @@ fn database_names_are_replaced() {
         with_database("postgres://root@h/test?sslmode=disable", "x"),
         "postgres://root@h/x?sslmode=disable"
     );
-    assert_eq!(with_database("postgres://root@h", "x"), "postgres://root@h/x");
+    assert_eq!(
+        with_database("postgres://root@h", "x"),
+        "postgres://root@h/x"
+    );
 }

@@ -60,7 +60,10 @@ async fn user_put_get_list_remove(db: TestDb) {
     assert_eq!(s.list_users(Some(&d("b.example"))).await.unwrap(), [bob]);
     assert!(matches!(
         s.list_users(Some(&d("nope.example"))).await,
-        Err(DirectoryError::NotFound { kind: ObjectKind::Domain, .. })
+        Err(DirectoryError::NotFound {
+            kind: ObjectKind::Domain,
+            ..
+        })
     ));
 
     s.remove_user(&a("JANE.DOE@a.example")).await.unwrap();
@@ -87,7 +90,7 @@ async fn users_given_in_an_alias_domain_live_in_the_primary(db: TestDb) {
     assert_eq!(s.get_user(&a("jane@alias.example")).await.unwrap(), stored);
     assert_eq!(
         s.list_users(Some(&d("alias.example"))).await.unwrap(),
-        [stored.clone()]
+        std::slice::from_ref(&stored)
     );
     // Putting it again through the primary replaces the same override.
     assert_eq!(s.put_user(&stored).await.unwrap().1, Upsert::Replaced);
@@ -136,7 +139,10 @@ async fn user_refusals(db: TestDb) {
     ));
     assert!(matches!(
         s.get_user(&a("jane@nope.example")).await,
-        Err(DirectoryError::NotFound { kind: ObjectKind::Domain, .. })
+        Err(DirectoryError::NotFound {
+            kind: ObjectKind::Domain,
+            ..
+        })
     ));
     assert!(s.list_users(None).await.unwrap().is_empty());
 }
