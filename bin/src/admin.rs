@@ -10,7 +10,7 @@ use autodisco_directory::{
     DomainKind, DomainRemoval, DomainStatus, Redirect, Upsert, UserOverride,
 };
 use autodisco_proto::{Domain, EmailAddress, ServiceProfile};
-use autodisco_server::bootstrap::{DEFAULT_PROFILE, prepare_directory};
+use autodisco_server::bootstrap::{DEFAULT_PROFILE, ensure_default_profile};
 use autodisco_server::config::Config;
 use clap::Subcommand;
 
@@ -160,7 +160,9 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
                 store.add_alias(&domain, &primary).await?;
                 println!("added {domain} as an alias of {primary}");
             } else {
-                prepare_directory(config, &store).await?;
+                // Only the fresh-install default: rewriting the config's profiles here would undo
+                // a `profile set` made since the server started.
+                ensure_default_profile(config, &store).await?;
                 let profile = profile.unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
                 store.add_domain(&domain, &profile).await?;
                 println!("added {domain} with profile {profile}");

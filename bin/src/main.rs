@@ -116,14 +116,35 @@ pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot open the directory {}", redact(&config.database)))
 }
 
-/// The database URL without its password, for messages.
+/// The database URL without its password (in the user part or a `password=` parameter).
 fn redact(url: &str) -> String {
+    let (url, query) = url
+        .split_once('?')
+        .map_or((url, None), |(u, q)| (u, Some(q)));
+    let mut redacted = redact_userinfo(url);
+    if let Some(query) = query {
+        let params: Vec<&str> = query
+            .split('&')
+            .map(|p| {
+                if p.to_ascii_lowercase().starts_with("password=") {
+                    "password=***"
+                } else {
+                    p
+                }
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&params.join("&"));
+    }
+    redacted
+}
+
+fn redact_userinfo(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _password)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_owned(),
+        },
         _ => url.to_owned(),
     }
 }
@@ -168,8 +189,20 @@ async fn wait_for_signals(server: &RunningServer, mut config: Config, store: &St
                 tracing::info!("SIGHUP: reloading configuration and certificates");
                 if let Some(path) = config.source.clone() {
                     match Config::load(&path) {
+                        Ok(new) if new.database != config.database => {
+                            tracing::error!("the new configuration names another database; that needs a restart, so the old configuration stays");
+                        }
                         Ok(new) => match bootstrap::prepare_directory(&new, store).await {
                             Ok(()) => {
+                                let restart_needed = new.http_listen != config.http_listen
+                                    || new.https_listen != config.https_listen
+                                    || new.tls != config.tls
+                                    || new.certs_dir != config.certs_dir
+                                    || new.limits != config.limits
+                                    || new.directory_poll != config.directory_poll;
+                                if restart_needed {
+                                    tracing::warn!("listen addresses, certificate paths, limits or the poll interval changed: those take effect at the next restart");
+                                }
                                 server.apply_site(&new);
                                 config = new;
                                 tracing::info!(config = %path.display(), "configuration reloaded");
@@ -207,5 +240,9 @@ mod tests {
             "postgres://app:***@db.example/dir"
         );
         assert_eq!(redact("sqlite://./a.sqlite"), "sqlite://./a.sqlite");
+        assert_eq!(
+            redact("postgres://u@h/d?sslmode=require&password=x"),
+            "postgres://u@h/d?sslmode=require&password=***"
+        );
     }
 }

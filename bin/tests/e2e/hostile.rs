@@ -23,7 +23,10 @@ async fn hostile_xml_gets_error_600_and_the_server_keeps_answering() {
     let mut deep = String::from(
         r#"<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">"#,
     );
+    // Well-formed, so only the depth bound can refuse it.
     deep.push_str(&"<Request>".repeat(10_000));
+    deep.push_str(&"</Request>".repeat(10_000));
+    deep.push_str("</Autodiscover>");
     let mut invalid_utf8 = outlook_request("someone@customer.example").into_bytes();
     let at = invalid_utf8.iter().position(|b| *b == b'@').unwrap();
     invalid_utf8.splice(at..at, [0xff, 0xfe, 0xc3]);

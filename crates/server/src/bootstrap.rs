@@ -13,6 +13,12 @@ pub const DEFAULT_PROFILE: &str = "default";
 /// (IMAP 993, SMTP 465 and 587, EWS, OAB, OOF and free/busy at `mail.HOSTER`) and logs it, so the
 /// embedded defaults answer something real.
 pub async fn prepare_directory(config: &Config, store: &Store) -> Result<(), DirectoryError> {
+    write_config_profiles(config, store).await?;
+    ensure_default_profile(config, store).await
+}
+
+/// Writes the profiles the config defines, where the directory's differ.
+pub async fn write_config_profiles(config: &Config, store: &Store) -> Result<(), DirectoryError> {
     for (name, profile) in &config.profiles {
         let current = store.get_profile(name).await;
         if current.as_ref().ok() != Some(profile) {
@@ -20,6 +26,11 @@ pub async fn prepare_directory(config: &Config, store: &Store) -> Result<(), Dir
             tracing::info!(profile = %name, "profile from the config written to the directory");
         }
     }
+    Ok(())
+}
+
+/// Creates [`DEFAULT_PROFILE`] when neither the config nor the directory has any profile.
+pub async fn ensure_default_profile(config: &Config, store: &Store) -> Result<(), DirectoryError> {
     if config.profiles.is_empty() && store.list_profiles().await?.is_empty() {
         let profile = ServiceProfile::default_for_hoster(config.hoster.as_str());
         store.put_profile(DEFAULT_PROFILE, &profile).await?;

@@ -196,13 +196,15 @@ struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttp {
-    listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    listen: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttps {
-    listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    listen: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     cert: Option<Spanned<String>>,
     #[serde(default)]
@@ -317,18 +319,27 @@ impl Config {
                 }
             };
         let hoster = domain(&raw.hoster, "hoster");
+        // A name derived from a valid hoster can still be too long for DNS.
+        let mut derived_problems = Vec::new();
+        let mut derive = |label: &str, what: &str| match hoster.as_ref()?.with_prefix(label) {
+            Ok(name) => Some(name),
+            Err(e) => {
+                derived_problems.push(positions.problem(
+                    &raw.hoster,
+                    format!("{what} ({label}.HOSTER): {e}; set {what} explicitly"),
+                ));
+                None
+            }
+        };
         let service_host = match &raw.service_host {
             Some(s) => domain(s, "service_host"),
-            None => hoster
-                .as_ref()
-                .and_then(|h| h.with_prefix("autodiscover").ok()),
+            None => derive("autodiscover", "service_host"),
         };
         let redirect_host = match &raw.redirect_host {
             Some(s) => domain(s, "redirect_host"),
-            None => hoster
-                .as_ref()
-                .and_then(|h| h.with_prefix("autodiscoverredirect").ok()),
+            None => derive("autodiscoverredirect", "redirect_host"),
         };
+        problems.append(&mut derived_problems);
         let public_url = match &raw.public_url {
             Some(url) => match check_public_url(url.get_ref()) {
                 Ok(url) => Some(url),
@@ -351,11 +362,22 @@ impl Config {
             None => check_database_url(DEFAULT_DATABASE, base).expect("default database URL"),
         };
 
-        let mut addresses = |list: Option<&Vec<Spanned<String>>>, default: &str, what: &str| {
+        let mut addresses = |list: Option<&Spanned<Vec<Spanned<String>>>>,
+                             default: &str,
+                             what: &str| {
             let Some(list) = list else {
                 return vec![default.parse().expect("default listen address")];
             };
-            list.iter()
+            if list.get_ref().is_empty() {
+                problems.push(positions.problem(
+                    list,
+                    format!(
+                        "{what} is empty: give at least one address, or leave it out for {default}"
+                    ),
+                ));
+            }
+            list.get_ref()
+                .iter()
                 .filter_map(|entry| match entry.get_ref().parse::<SocketAddr>() {
                     Ok(addr) => Some(addr),
                     Err(_) => {
@@ -369,12 +391,12 @@ impl Config {
                 .collect()
         };
         let http_listen = addresses(
-            raw.http.as_ref().map(|h| &h.listen),
+            raw.http.as_ref().and_then(|h| h.listen.as_ref()),
             DEFAULT_HTTP_LISTEN,
             "http.listen",
         );
         let https_listen = addresses(
-            raw.https.as_ref().map(|h| &h.listen),
+            raw.https.as_ref().and_then(|h| h.listen.as_ref()),
             DEFAULT_HTTPS_LISTEN,
             "https.listen",
         );
@@ -609,6 +631,29 @@ mod tests {
         let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![Some(1), Some(2), Some(4)], "{problems:?}");
         assert!(problems[0].reason.contains("empty label"));
+    }
+
+    #[test]
+    fn listen_defaults_and_empty_lists() {
+        let c =
+            parse("hoster = \"h.example\"\n[https]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        assert_eq!(c.https_listen, vec!["127.0.0.1:8443".parse().unwrap()]);
+        let err = parse("hoster = \"h.example\"\n[http]\nlisten = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/etc/autodisco.toml:3:"), "{err}");
+        let long = format!(
+            "hoster = \"{}.example\"\n",
+            [
+                "a".repeat(58),
+                "b".repeat(58),
+                "c".repeat(58),
+                "d".repeat(58)
+            ]
+            .join(".")
+        );
+        let err = parse(&long).unwrap_err().to_string();
+        assert!(err.contains("service_host"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The accept loop: plain TCP or TLS, HTTP/1.1 and HTTP/2, bounded and gracefully stoppable.
 //!
 //! `axum::serve` speaks plain TCP only, so this follows axum's low-level-rustls example: accept,
-//! handshake (with a timeout), then hand the connection to hyper-util's auto builder. A semaphore
-//! bounds open connections; a shutdown signal stops accepting and lets requests in flight finish.
+//! handshake (with a timeout), then hand the connection to hyper (HTTP/2 when ALPN chose it,
+//! HTTP/1.1 otherwise). A semaphore bounds open connections; every connection has a maximum age;
+//! a shutdown signal stops accepting and lets requests in flight finish.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,9 +13,9 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -25,16 +26,13 @@ use crate::config::Limits;
 pub struct ConnectionInfo {
     /// The client's address.
     pub peer: SocketAddr,
-    /// The local address the client connected to.
-    pub local: SocketAddr,
-    /// The SNI name the client sent, on TLS connections.
-    pub server_name: Option<Arc<str>>,
-    /// Whether the connection is TLS.
-    pub tls: bool,
 }
 
+/// A connection is closed gracefully after this long, so no client holds a slot forever.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
+
 /// Serves `app` on `listener` until `shutdown` turns true, then waits up to
-/// `limits.shutdown_grace` for requests in flight.
+/// `limits.shutdown_grace` for requests in flight and closes what is left.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -49,32 +47,18 @@ pub async fn serve(
             return;
         }
     };
-    let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(64 * 1024);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(128)
-        .max_header_list_size(64 * 1024)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = Arc::new(builder);
+    let http1 = Arc::new(builder(&limits, Protocol::Http1));
+    let http2 = Arc::new(builder(&limits, Protocol::Http2));
+    let mut connections = JoinSet::new();
 
     loop {
-        if *shutdown.borrow() {
-            break;
-        }
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => break,
             },
-            _ = shutdown.changed() => break,
+            () = stopped(&mut shutdown) => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -86,26 +70,23 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.changed() => break,
+            () = stopped(&mut shutdown) => break,
         };
+        // Reap finished connection tasks so the set does not grow.
+        while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let tls = tls.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let handshake_timeout = limits.handshake_timeout;
-        tokio::spawn(async move {
+        let (http1, http2) = (http1.clone(), http2.clone());
+        let limits = limits.clone();
+        let stop = shutdown.clone();
+        connections.spawn(async move {
             let _permit = permit;
-            let mut info = ConnectionInfo {
-                peer,
-                local,
-                server_name: None,
-                tls: false,
-            };
+            let info = ConnectionInfo { peer };
             match tls {
                 Some(acceptor) => {
                     let stream = match tokio::time::timeout(
-                        handshake_timeout,
+                        limits.handshake_timeout,
                         acceptor.accept(stream),
                     )
                     .await
@@ -120,30 +101,75 @@ pub async fn serve(
                             return;
                         }
                     };
-                    info.tls = true;
-                    info.server_name = stream.get_ref().1.server_name().map(Arc::from);
-                    serve_connection(stream, app, info, &builder, watcher).await;
+                    // ALPN decides the protocol, so no bytes are sniffed without a timeout.
+                    let builder = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        http2
+                    } else {
+                        http1
+                    };
+                    serve_connection(stream, app, info, &builder, &limits, stop).await;
                 }
-                None => serve_connection(stream, app, info, &builder, watcher).await,
+                None => {
+                    // The redirect site speaks HTTP/1.1 only; a client that connects and sends
+                    // nothing is dropped after the header timeout.
+                    let mut first = [0u8; 1];
+                    match tokio::time::timeout(limits.header_timeout, stream.peek(&mut first)).await
+                    {
+                        Ok(Ok(n)) if n > 0 => {
+                            serve_connection(stream, app, info, &http1, &limits, stop).await
+                        }
+                        _ => tracing::debug!(%peer, "no request within the header timeout"),
+                    }
+                }
             }
         });
     }
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => tracing::debug!(%local, "all connections finished"),
-        () = tokio::time::sleep(limits.shutdown_grace) => {
-            tracing::warn!(%local, grace = ?limits.shutdown_grace, "connections still open after the grace period; closing them");
-        }
+    let drained = tokio::time::timeout(limits.shutdown_grace + Duration::from_secs(1), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(%local, grace = ?limits.shutdown_grace, "connections still open after the grace period; closing them");
+        connections.shutdown().await;
     }
 }
 
-/// Runs one connection to its end, giving every request the connection's [`ConnectionInfo`].
+#[derive(Clone, Copy)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+fn builder(limits: &Limits, protocol: Protocol) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(16)
+        .max_header_list_size(64 * 1024)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    match protocol {
+        Protocol::Http1 => builder.http1_only(),
+        Protocol::Http2 => builder.http2_only(),
+    }
+}
+
+/// Runs one connection until it ends, the server shuts down, or it reaches its maximum age;
+/// the last two close it gracefully (requests in flight finish) within the grace period.
 async fn serve_connection<S>(
     stream: S,
     app: Router,
     info: ConnectionInfo,
     builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
+    limits: &Limits,
+    mut shutdown: watch::Receiver<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -154,7 +180,28 @@ async fn serve_connection<S>(
         app.clone().oneshot(request)
     });
     let conn = builder.serve_connection(TokioIo::new(stream), service);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        () = stopped(&mut shutdown) => {}
+        () = tokio::time::sleep(MAX_CONNECTION_AGE) => {}
     }
+    conn.as_mut().graceful_shutdown();
+    if tokio::time::timeout(limits.shutdown_grace, conn)
+        .await
+        .is_err()
+    {
+        tracing::debug!(%peer, "connection closed after the grace period");
+    }
+}
+
+/// Resolves once the shutdown flag is set (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // Drop the borrow guard before returning: it must not be held across an await.
+    let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
 }

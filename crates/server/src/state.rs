@@ -13,10 +13,9 @@ use crate::config::{Config, Limits};
 pub struct Site {
     /// Origin of the HTTPS service (`https://autodiscover.HOSTER`), the base of every redirect.
     pub public_url: String,
-    /// The HTTPS service's host name.
-    pub service_host: Domain,
-    /// The redirect site's host name.
-    pub redirect_host: Domain,
+    /// The `Id` of error documents: identifies the answering service ([MS-ASCMD] 2.2.3.63),
+    /// stable across restarts and instances of the same service.
+    pub server_id: u32,
 }
 
 impl Site {
@@ -24,10 +23,19 @@ impl Site {
     pub fn from_config(config: &Config) -> Self {
         Self {
             public_url: config.public_url.clone(),
-            service_host: config.service_host.clone(),
-            redirect_host: config.redirect_host.clone(),
+            server_id: server_id(&config.service_host),
         }
     }
+}
+
+/// A stable 32-bit FNV-1a hash of the service's host name.
+fn server_id(service_host: &Domain) -> u32 {
+    service_host
+        .as_str()
+        .bytes()
+        .fold(0x811c_9dc5_u32, |hash, byte| {
+            (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+        })
 }
 
 /// Shared state of the routers.

@@ -26,11 +26,13 @@ pub async fn handle(state: AppState, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u32>().ok())
         .is_some_and(|version| version >= 1);
-    let stamp = error_stamp();
+    let stamp = error_stamp(state.site.load().server_id);
+    // The body gets the header timeout, shorter than the request timeout, so a slow body is
+    // answered with the protocol's error rather than cut off by the backstop.
     let body = match read_body(
         request.into_body(),
         state.limits.max_body_bytes,
-        state.limits.request_timeout,
+        state.limits.header_timeout,
     )
     .await
     {
