@@ -212,7 +212,7 @@ async fn wait_for_signals(server: &RunningServer, mut config: Config, store: &St
                         Err(e) => tracing::error!(error = %e, "configuration refused; keeping the old one"),
                     }
                 }
-                server.reload_certificates();
+                server.reload_certificates().await;
             }
         }
     }

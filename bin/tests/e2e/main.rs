@@ -4,7 +4,8 @@
 //! - `redirect`: the plain-HTTP redirect site, whitelisted and hostile paths and hosts.
 //! - `hostile`: hostile XML and bodies get the protocol's error, and the server keeps answering.
 //! - `live`: a domain added with the CLI while the server runs is answered within 2 seconds.
-//! - `shutdown`: SIGTERM finishes requests in flight.
+//! - `shutdown`: stopping the server finishes requests in flight.
+//! - `signals`: the real binary under SIGHUP (config reload) and SIGTERM (graceful exit).
 //! - `tls`: the hoster's certificate and per-domain certificates chosen by SNI.
 
 /// Runs each named `async fn scenario(backend: Backend)` once on SQLite and once on PostgreSQL,
@@ -29,6 +30,7 @@ mod live;
 mod pox;
 mod redirect;
 mod shutdown;
+mod signals;
 mod tls;
 
 use autodisco_test_support::{Backend, TestServer};

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::config::{Config, TlsSource};
 use crate::state::{AppState, Site};
@@ -19,6 +20,8 @@ use crate::{listener, redirect, service};
 
 /// How often certificate files are checked for changes (SIGHUP reloads at once).
 const CERT_POLL: Duration = Duration::from_secs(5);
+/// Requests handled at once across all listeners; with 64 KiB bodies at most, 64 MiB of bodies.
+const MAX_REQUESTS_IN_FLIGHT: usize = 1024;
 
 /// Why the service could not start.
 #[derive(Debug, Error)]
@@ -57,10 +60,12 @@ impl RunningServer {
     /// Binds every listener and starts serving. Port 0 binds a free port (tests read the result
     /// from [`RunningServer::http_addrs`] and [`RunningServer::https_addrs`]).
     pub async fn start(config: &Config, directory: LiveDirectory) -> Result<Self, ServerError> {
-        let mut self_signed_names = vec![config.service_host.to_string(), "localhost".to_owned()];
-        if matches!(config.tls, TlsSource::SelfSigned { .. }) {
-            self_signed_names.push(config.hoster.to_string());
-        }
+        // Used only when a self-signed certificate has to be made.
+        let self_signed_names = vec![
+            config.service_host.to_string(),
+            config.hoster.to_string(),
+            "localhost".to_owned(),
+        ];
         let (certs, report) = CertStore::load(
             config.tls.clone(),
             config.certs_dir.clone(),
@@ -80,9 +85,13 @@ impl RunningServer {
             site: site.clone(),
             limits: config.limits.clone(),
         };
-        let https_app = service::router(state.clone());
+        // One bound for both sites: requests beyond it wait for a slot, so memory stays bounded
+        // (each holds at most a 64 KiB body) however many connections are open.
+        let in_flight = GlobalConcurrencyLimitLayer::new(MAX_REQUESTS_IN_FLIGHT);
+        let https_app = service::router(state.clone()).layer(in_flight.clone());
         let http_app = redirect::router(state)
-            .layer(axum::middleware::from_fn(crate::request_log::log_requests));
+            .layer(axum::middleware::from_fn(crate::request_log::log_requests))
+            .layer(in_flight);
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -159,16 +168,18 @@ impl RunningServer {
         self.site.store(Arc::new(Site::from_config(config)));
     }
 
-    /// Re-reads the certificate files now (SIGHUP).
-    pub fn reload_certificates(&self) {
-        match self.certs.reload() {
-            Ok(report) => {
+    /// Re-reads the certificate files now (SIGHUP), off the async threads.
+    pub async fn reload_certificates(&self) {
+        let store = self.certs.clone();
+        match tokio::task::spawn_blocking(move || store.reload()).await {
+            Ok(Ok(report)) => {
                 tracing::info!("certificates reloaded");
                 log_cert_report(&report);
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, "certificate reload failed; still serving the previous certificates")
             }
+            Err(e) => tracing::error!(error = %e, "certificate reload did not finish"),
         }
     }
 
@@ -191,6 +202,12 @@ fn log_cert_report(report: &crate::tls::LoadReport) {
     }
     for skipped in &report.skipped {
         tracing::warn!(error = %skipped, "per-domain certificate skipped");
+    }
+    if report.kept_previous > 0 {
+        tracing::warn!(
+            count = report.kept_previous,
+            "names whose new certificate file is unusable keep their previous certificate"
+        );
     }
 }
 

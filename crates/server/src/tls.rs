@@ -103,6 +103,8 @@ pub struct LoadReport {
     pub per_domain: usize,
     /// Per-domain files that were skipped, with the reason.
     pub skipped: Vec<TlsError>,
+    /// Of those, how many names kept the certificate they had before the reload.
+    pub kept_previous: usize,
 }
 
 impl CertStore {
@@ -114,8 +116,13 @@ impl CertStore {
         self_signed_names: Vec<String>,
     ) -> Result<(Self, LoadReport), TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let (set, report, stamps) =
-            build_set(&source, certs_dir.as_deref(), &self_signed_names, &provider)?;
+        let (set, report, stamps) = build_set(
+            &source,
+            certs_dir.as_deref(),
+            &self_signed_names,
+            &provider,
+            None,
+        )?;
         let store = Self {
             source,
             certs_dir,
@@ -129,14 +136,18 @@ impl CertStore {
 
     /// Reads every file again and swaps the new set in; on error the old set stays.
     pub fn reload(&self) -> Result<LoadReport, TlsError> {
+        // One reload at a time (SIGHUP and the poll may meet); the lock also guards the stamps.
+        let mut stamps_guard = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = self.current.load();
         let (set, report, stamps) = build_set(
             &self.source,
             self.certs_dir.as_deref(),
             &self.self_signed_names,
             &self.provider,
+            Some(&previous),
         )?;
         self.current.store(Arc::new(set));
-        *self.stamps.lock().unwrap_or_else(|e| e.into_inner()) = stamps;
+        *stamps_guard = stamps;
         Ok(report)
     }
 
@@ -201,7 +212,10 @@ fn build_set(
     certs_dir: Option<&Path>,
     self_signed_names: &[String],
     provider: &CryptoProvider,
+    previous: Option<&CertSet>,
 ) -> Result<(CertSet, LoadReport, Vec<FileStamp>), TlsError> {
+    // Stamp before reading: a file replaced while we read it is then seen as changed next time.
+    let stamps = stamp_files(source, certs_dir);
     let default = match source {
         TlsSource::Files { cert, key } => {
             let chain = read_chain(cert)?;
@@ -226,17 +240,26 @@ fn build_set(
         })?;
         for entry in entries.flatten() {
             let path = entry.path();
-            match load_named(&path, provider) {
-                Ok(Some((name, key))) => {
+            let Some(name) = name_for_file(&path) else {
+                continue;
+            };
+            match load_named(&path, &name, provider) {
+                Ok(key) => {
                     by_name.insert(name, Arc::new(key));
                 }
-                Ok(None) => {}
-                Err(e) => report.skipped.push(e),
+                Err(e) => {
+                    // A file caught half-written during a renewal must not send the customer
+                    // back to the hoster's certificate: keep what that name had.
+                    if let Some(old) = previous.and_then(|set| set.by_name.get(&name)) {
+                        by_name.insert(name, old.clone());
+                        report.kept_previous += 1;
+                    }
+                    report.skipped.push(e);
+                }
             }
         }
     }
     report.per_domain = by_name.len();
-    let stamps = stamp_files(source, certs_dir);
     Ok((
         CertSet {
             default: Arc::new(default),
@@ -247,22 +270,22 @@ fn build_set(
     ))
 }
 
-/// Loads `NAME.pem` (chain and key in one file) from the certs folder. The file name is the
-/// host name it serves; `_wildcard.customer.example.pem` serves `*.customer.example`.
-fn load_named(
-    path: &Path,
-    provider: &CryptoProvider,
-) -> Result<Option<(String, CertifiedKey)>, TlsError> {
-    let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
-        return Ok(None);
-    };
-    let Some(stem) = file_name.strip_suffix(".pem") else {
-        return Ok(None);
-    };
-    let name = match stem.strip_prefix("_wildcard.") {
+/// The host name a certs-folder file serves: `NAME.pem` serves NAME, and
+/// `_wildcard.customer.example.pem` serves `*.customer.example`. Other files are ignored.
+fn name_for_file(path: &Path) -> Option<String> {
+    let stem = path.file_name()?.to_str()?.strip_suffix(".pem")?;
+    Some(match stem.strip_prefix("_wildcard.") {
         Some(base) => format!("*.{}", base.to_ascii_lowercase()),
         None => stem.to_ascii_lowercase(),
-    };
+    })
+}
+
+/// Loads one certs-folder file (chain and key in one PEM file) for `name`.
+fn load_named(
+    path: &Path,
+    name: &str,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
     let chain = read_chain(path)?;
     let key = certified_key(chain, read_key(path)?, path, provider)?;
     // Refuse a file whose certificate does not cover its own name: serving it would only move
@@ -281,10 +304,10 @@ fn load_named(
     if !covered {
         return Err(TlsError::NameMismatch {
             path: path.to_owned(),
-            name,
+            name: name.to_owned(),
         });
     }
-    Ok(Some((name, key)))
+    Ok(key)
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -460,6 +483,29 @@ mod tests {
             default
         );
         assert_eq!(fingerprint(&store.pick(Some("a.b.wild.example"))), default);
+    }
+
+    #[test]
+    fn a_broken_per_domain_file_keeps_its_previous_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        std::fs::create_dir(&certs).unwrap();
+        let file = certs.join("autodiscover.customer.example.pem");
+        create_self_signed(&file, &names(&["autodiscover.customer.example"])).unwrap();
+        let source = TlsSource::SelfSigned {
+            path: dir.path().join("self.pem"),
+        };
+        let (store, _) =
+            CertStore::load(source, Some(certs), names(&["autodiscover.h.test"])).unwrap();
+        let before = fingerprint(&store.pick(Some("autodiscover.customer.example")));
+        // Half-written during a renewal.
+        std::fs::write(&file, "-----BEGIN CERTIFICATE-----\nMII").unwrap();
+        let report = store.reload_if_changed().unwrap().unwrap();
+        assert_eq!((report.skipped.len(), report.kept_previous), (1, 1));
+        assert_eq!(
+            fingerprint(&store.pick(Some("autodiscover.customer.example"))),
+            before
+        );
     }
 
     #[test]
