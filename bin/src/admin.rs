@@ -128,6 +128,17 @@ pub(crate) enum UserCommand {
         /// Only this domain.
         domain: Option<String>,
     },
+    /// Set the password a mailbox signs in with when `auth = "basic"` uses the directory.
+    ///
+    /// The password is read from a prompt (asked twice) when standard input is a terminal, and
+    /// otherwise as the first line of standard input. Only an argon2 hash is stored.
+    Passwd {
+        /// The address, such as jane@customer.example.
+        address: String,
+        /// Remove the mailbox's password instead of setting one.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 fn domain_arg(name: &str) -> anyhow::Result<Domain> {
@@ -167,10 +178,10 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
                 store.add_domain(&domain, &profile).await?;
                 println!("added {domain} with profile {profile}");
             }
-            println!(
-                "the customer adds: autodiscover.{domain}. CNAME {}.",
-                config.redirect_host
-            );
+            println!("the customer adds:");
+            for record in dns_records(config, &store, &domain).await? {
+                println!("  {record}");
+            }
         }
         DomainCommand::Remove { name, cascade } => {
             let domain = domain_arg(&name)?;
@@ -224,10 +235,10 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
                 }
                 DomainKind::Alias { primary } => println!("alias of: {primary}"),
             }
-            println!(
-                "DNS:     autodiscover.{}. CNAME {}.",
-                info.name, config.redirect_host
-            );
+            println!("DNS:");
+            for record in dns_records(config, &store, &info.name).await? {
+                println!("  {record}");
+            }
         }
         DomainCommand::SetProfile { name, profile } => {
             let domain = domain_arg(&name)?;
@@ -246,6 +257,52 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// The records a customer domain publishes, one line each, ready for a zone file:
+///
+/// - `autodiscover` and `autoconfig` point at the redirect site: Outlook gets its redirect there
+///   ([MS-OXDISCO] 3.1.5.4), Thunderbird its document over plain HTTP after HTTPS fails on the
+///   closed port 443 (draft-ietf-mailmaint-autoconfig section 4.1);
+/// - `ua-auto-config` points at the HTTPS service, which needs a certificate for the name in
+///   `https.certs_dir`; `_ua-auto-config` carries the digest of the exact PACC document
+///   (draft-ietf-mailmaint-pacc), so it changes whenever the domain's profile changes.
+async fn dns_records(
+    config: &Config,
+    store: &autodisco_directory::Store,
+    domain: &Domain,
+) -> anyhow::Result<Vec<String>> {
+    use autodisco_proto::pacc::{self, PaccDocument};
+    let mut records = vec![
+        format!("autodiscover.{domain}. CNAME {}.", config.redirect_host),
+        format!("autoconfig.{domain}. CNAME {}.", config.redirect_host),
+        format!(
+            "{}.{domain}. CNAME {}.   ; needs a certificate for the name in https.certs_dir",
+            pacc::HOST_LABEL,
+            config.service_host
+        ),
+    ];
+    let info = store.get_domain(domain).await?;
+    let (primary, profile_name) = match info.kind {
+        DomainKind::Primary { profile, .. } => (info.name.clone(), profile),
+        DomainKind::Alias { primary } => match store.get_domain(&primary).await?.kind {
+            DomainKind::Primary { profile, .. } => (primary, profile),
+            DomainKind::Alias { .. } => return Ok(records),
+        },
+    };
+    let profile = store.get_profile(&profile_name).await?;
+    match PaccDocument::for_domain(&profile, &primary) {
+        Ok(document) => records.push(format!(
+            "{}.{domain}. TXT \"{}\"   ; changes when profile {profile_name} changes",
+            pacc::TXT_LABEL,
+            pacc::digest_record(&document.to_json())
+        )),
+        Err(reason) => records.push(format!(
+            "; no {}.{domain} TXT record: profile {profile_name} cannot be published with PACC ({reason})",
+            pacc::TXT_LABEL
+        )),
+    }
+    Ok(records)
 }
 
 fn read_profile_file(path: &std::path::Path) -> anyhow::Result<ServiceProfile> {
@@ -333,6 +390,27 @@ pub(crate) async fn user(config: &Config, command: UserCommand) -> anyhow::Resul
             store.remove_user(&address).await?;
             println!("override for {address} removed");
         }
+        UserCommand::Passwd { address, remove } => {
+            let address = address_arg(&address)?;
+            if remove {
+                store.remove_password(&address).await?;
+                println!("password for {address} removed");
+                return Ok(());
+            }
+            let password = read_new_password(&address)?;
+            let hash = autodisco_server::auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+            let (stored, upsert) = store.set_password_hash(&address, &hash).await?;
+            println!("password for {stored} {}", upsert_word(upsert));
+            if config.auth.mode != autodisco_server::config::AuthMode::Basic
+                || config.auth.imap.is_some()
+            {
+                eprintln!(
+                    "note: {} does not check directory passwords (it needs auth = \"basic\" without [auth_imap])",
+                    config.origin()
+                );
+            }
+        }
         UserCommand::List { domain } => {
             let domain = domain.as_deref().map(domain_arg).transpose()?;
             for user in store.list_users(domain.as_ref()).await? {
@@ -355,4 +433,31 @@ pub(crate) async fn user(config: &Config, command: UserCommand) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// The new password: prompted twice on a terminal, else the first line of standard input.
+fn read_new_password(address: &EmailAddress) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("New password for {address}: "))
+            .context("cannot read the password")?;
+        let second = rpassword::prompt_password("Again: ").context("cannot read the password")?;
+        if first != second {
+            bail!("the two passwords differ; nothing changed");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        bail!("the password is empty; nothing changed");
+    }
+    if password.chars().count() > 1024 {
+        bail!("the password is longer than 1024 characters; nothing changed");
+    }
+    Ok(password)
 }

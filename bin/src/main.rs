@@ -1,6 +1,7 @@
 //! The `autodisco` command: wires configuration, directory and server together.
 
 mod admin;
+mod probe;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,10 @@ enum Command {
     /// Manage per-user overrides (display name, login name, redirects for moved mailboxes).
     #[command(subcommand)]
     User(admin::UserCommand),
+    /// Discover an address's settings as Outlook does and explain every step (needs no config
+    /// file and no database). Exit codes: 0 settings found, 1 not found, 2 usage or
+    /// configuration error.
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +73,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The probe is a client: it needs no config file and no database.
+    let command = match cli.command {
+        Command::Probe(args) => return runtime.block_on(probe::run(args)),
+        command => command,
+    };
     let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -76,11 +86,12 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Serve => serve(config).await,
             Command::Domain(command) => admin::domain(&config, command).await,
             Command::Profile(command) => admin::profile(&config, command).await,
             Command::User(command) => admin::user(&config, command).await,
+            Command::Probe(_) => unreachable!("dispatched before the config is loaded"),
         }
     });
     match result {

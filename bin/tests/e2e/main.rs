@@ -1,6 +1,14 @@
 //! End-to-end tests: the real server on loopback, with a test CA, against SQLite and PostgreSQL.
 //!
 //! - `pox`: Outlook and ActiveSync requests through HTTPS, every element checked.
+//! - `autoconfig`: Mozilla autoconfig on both paths, the MX path and the plain-HTTP site.
+//! - `mobileconfig`: signed Apple profiles, verified with openssl, parsed with plist.
+//! - `pacc`: the PACC document at `ua-auto-config.CUSTOMER` and its DNS digest.
+//! - `consistency`: a profile change reaches POX, autoconfig, PACC and the Apple profile.
+//! - `auth`: `auth = "basic"`: challenges, CLI passwords, alike refusals, rate limits, no password logged.
+//! - `exchangelib`: the Python EWS library, unmodified, discovers via the redirect site and SRV.
+//! - `soap`: SOAP Autodiscover, `X-SOAP-Enabled` everywhere, one profile change in every dialect.
+//! - `v2`: Autodiscover v2 JSON, query and path forms, errors.
 //! - `redirect`: the plain-HTTP redirect site, whitelisted and hostile paths and hosts.
 //! - `hostile`: hostile XML and bodies get the protocol's error, and the server keeps answering.
 //! - `live`: a domain added with the CLI while the server runs is answered within 2 seconds.
@@ -25,13 +33,21 @@ macro_rules! on_both_backends {
     )*};
 }
 
+mod auth;
+mod autoconfig;
+mod exchangelib;
+mod consistency;
 mod hostile;
 mod live;
+mod mobileconfig;
+mod pacc;
 mod pox;
 mod redirect;
 mod shutdown;
+mod soap;
 mod signals;
 mod tls;
+mod v2;
 
 use autodisco_test_support::{Backend, TestServer};
 

@@ -15,6 +15,8 @@ pub enum ObjectKind {
     Domain,
     /// A per-user override.
     UserOverride,
+    /// A user's password (for `auth = "basic"`).
+    Password,
 }
 
 impl fmt::Display for ObjectKind {
@@ -23,6 +25,7 @@ impl fmt::Display for ObjectKind {
             Self::Profile => "profile",
             Self::Domain => "domain",
             Self::UserOverride => "user override",
+            Self::Password => "password for",
         })
     }
 }
@@ -202,6 +205,9 @@ pub enum DirectoryError {
         #[source]
         problem: OverrideProblem,
     },
+    /// A password hash that is not a PHC string (`$argon2id$...`) of sane length.
+    #[error("the password hash is not a PHC string such as $argon2id$...")]
+    InvalidPasswordHash,
     /// The directory outgrew the compact snapshot's index width.
     #[error("the directory holds more {what} than a snapshot can index (at most {max})")]
     TooLarge {

@@ -9,6 +9,7 @@
 
 mod domains;
 mod load;
+mod passwords;
 mod profiles;
 mod users;
 

@@ -6,9 +6,14 @@
 //! - [`address`]: validated [`Domain`] names and [`EmailAddress`]es.
 //! - [`profile`]: the protocol-neutral [`ServiceProfile`] every dialect renders.
 //! - [`answer`]: the directory's decision for one address ([`Answer`]).
+//! - [`autoconfig`]: Mozilla's autoconfig `clientConfig` 1.1 (Thunderbird and most others).
 //! - [`request`]: [`parse_request`] for the body posted to the XML AutoDiscover URL.
 //! - [`pox`]: Outlook's POX dialect ([MS-OXDSCLI]): requests, responses, errors.
 //! - [`mobilesync`]: the ActiveSync dialect ([MS-ASCMD] 2.2.1.1).
+//! - [`mobileconfig`]: Apple configuration profiles (iPhone, iPad and Mac Mail).
+//! - [`pacc`]: the IETF provider auto-configuration document (draft-ietf-mailmaint-pacc).
+//! - [`soap`]: SOAP Autodiscover ([MS-OXWSADISC]), the dialect of the EWS client libraries.
+//! - [`v2`]: Autodiscover v2, the JSON endpoint of current Outlook.
 //! - [`autodiscover_error`]: the `Error` element and [`ErrorCode`]s both XML dialects share.
 //! - [`decode_error`]: why a response could not be decoded (client side).
 //! - [`xml`]: the hardened reader and escaping writer under every XML dialect.
@@ -17,17 +22,23 @@
 
 pub mod address;
 pub mod answer;
+pub mod autoconfig;
 pub mod autodiscover_error;
 pub mod decode_error;
+pub mod mobileconfig;
 pub mod mobilesync;
+pub mod pacc;
 pub mod pox;
 pub mod profile;
 pub mod request;
 pub mod round_trip;
+pub mod soap;
+pub mod v2;
 pub mod xml;
 
 pub use address::{AddressError, Domain, DomainError, EmailAddress};
 pub use answer::{AccountSettings, Answer};
+pub use autoconfig::{AutoconfigError, ClientConfig};
 pub use autodiscover_error::{AutodiscoverError, ErrorCode, ErrorStamp};
 pub use decode_error::DecodeError;
 pub use mobilesync::{MobileSyncRequest, MobileSyncResponse};
@@ -36,4 +47,5 @@ pub use profile::{ProfileError, ServiceProfile};
 pub use request::{
     AutodiscoverRequest, Dialect, RequestError, parse_request, render_request_error,
 };
+pub use soap::{SoapRequest, SoapRequestError, SoapResponse, SoapVersion};
 pub use xml::XmlError;

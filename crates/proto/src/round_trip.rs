@@ -30,6 +30,24 @@ pub fn mobilesync_response(data: &[u8]) -> Option<MobileSyncResponse> {
     )
 }
 
+/// Checks one SOAP Autodiscover request envelope the same way.
+pub fn soap_request(data: &[u8]) -> Option<crate::soap::SoapRequest> {
+    check(
+        data,
+        crate::soap::parse_request,
+        crate::soap::SoapRequest::to_xml,
+    )
+}
+
+/// Checks one SOAP Autodiscover response envelope the same way.
+pub fn soap_response(data: &[u8]) -> Option<crate::soap::SoapResponse> {
+    check(
+        data,
+        crate::soap::SoapResponse::from_xml,
+        crate::soap::SoapResponse::to_xml,
+    )
+}
+
 /// Decode, encode, decode again: the value and the encoding must both survive.
 fn check<T, E>(
     data: &[u8],

@@ -54,12 +54,47 @@ pub struct Config {
     pub tls: TlsSource,
     /// A folder of per-domain certificates (`NAME.pem`, chain and key), served by SNI.
     pub certs_dir: Option<PathBuf>,
+    /// A separate certificate and key for signing Apple configuration profiles; `None` signs
+    /// with the HTTPS service's own ([`Config::tls`]).
+    pub signing: Option<TlsSource>,
     /// Timeouts and sizes.
     pub limits: Limits,
     /// Profiles defined in the config, written to the directory at start and on reload.
     pub profiles: BTreeMap<String, ServiceProfile>,
     /// How often the directory's revision is polled for changes made by other processes.
     pub directory_poll: Duration,
+    /// Whether the AutoDiscover POSTs need HTTP Basic credentials, and who checks them.
+    pub auth: AuthConfig,
+}
+
+/// `auth` and `[auth_imap]`: optional HTTP Basic authentication (see `crate::auth`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthConfig {
+    /// `auth = "none"` (the default) or `"basic"`.
+    pub mode: AuthMode,
+    /// `[auth_imap]`: check passwords with this IMAP server instead of the directory.
+    pub imap: Option<ImapAuth>,
+}
+
+/// Whether requests need credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Anonymous, as most hosters run AutoDiscover.
+    #[default]
+    None,
+    /// HTTP Basic over TLS on the POX and SOAP endpoints.
+    Basic,
+}
+
+/// The IMAP server that checks passwords (`[auth_imap]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapAuth {
+    /// Its host name; the TLS certificate must cover it.
+    pub host: String,
+    /// Its implicit-TLS port (default 993).
+    pub port: u16,
+    /// A PEM file of CA certificates to trust instead of the public web PKI.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where the hoster's certificate comes from.
@@ -190,7 +225,20 @@ struct RawConfig {
     #[serde(default)]
     directory: Option<RawDirectory>,
     #[serde(default)]
+    auth: Option<Spanned<String>>,
+    #[serde(default)]
+    auth_imap: Option<Spanned<RawAuthImap>>,
+    #[serde(default)]
+    signing: Option<RawSigning>,
+    #[serde(default)]
     profiles: BTreeMap<String, Spanned<ServiceProfile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    cert: Spanned<String>,
+    key: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,6 +270,16 @@ struct RawLimits {
     handshake_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
     shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthImap {
+    host: String,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    ca_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -431,6 +489,10 @@ impl Config {
         let certs_dir = https
             .and_then(|h| h.certs_dir.as_ref())
             .map(|d| resolve(d.get_ref()));
+        let signing = raw.signing.as_ref().map(|s| TlsSource::Files {
+            cert: resolve(s.cert.get_ref()),
+            key: resolve(s.key.get_ref()),
+        });
 
         let mut limits = Limits::default();
         if let Some(raw_limits) = &raw.limits {
@@ -484,6 +546,43 @@ impl Config {
             }
         }
 
+        let mut auth = AuthConfig::default();
+        if let Some(mode) = &raw.auth {
+            match mode.get_ref().as_str() {
+                "none" => auth.mode = AuthMode::None,
+                "basic" => auth.mode = AuthMode::Basic,
+                other => problems.push(positions.problem(
+                    mode,
+                    format!("auth must be \"none\" or \"basic\", not {other:?}"),
+                )),
+            }
+        }
+        if let Some(imap) = &raw.auth_imap {
+            let raw_imap = imap.get_ref();
+            let host_ok = Domain::parse(&raw_imap.host).is_ok()
+                || raw_imap.host.parse::<std::net::IpAddr>().is_ok();
+            if !host_ok {
+                problems.push(positions.problem(
+                    imap,
+                    format!("auth_imap.host: {:?} is not a host name", raw_imap.host),
+                ));
+            }
+            if raw_imap.port == Some(0) {
+                problems.push(positions.problem(imap, "auth_imap.port must not be 0"));
+            }
+            if auth.mode == AuthMode::None {
+                problems.push(positions.problem(
+                    imap,
+                    "auth_imap is set but auth is not \"basic\": set auth = \"basic\" or remove [auth_imap]",
+                ));
+            }
+            auth.imap = Some(ImapAuth {
+                host: raw_imap.host.clone(),
+                port: raw_imap.port.unwrap_or(993),
+                ca_file: raw_imap.ca_file.as_deref().map(resolve),
+            });
+        }
+
         let mut profiles = BTreeMap::new();
         for (name, profile) in raw.profiles {
             if let Err(reason) = autodisco_directory::check_profile_name(&name) {
@@ -508,9 +607,11 @@ impl Config {
             https_listen,
             tls,
             certs_dir,
+            signing,
             limits,
             profiles,
             directory_poll,
+            auth,
         })
     }
 
@@ -681,6 +782,59 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("https://"), "{err}");
+    }
+
+    #[test]
+    fn a_separate_signing_certificate_needs_cert_and_key() {
+        let c = parse("hoster = \"h.example\"\n[signing]\ncert = \"s.pem\"\nkey = \"/k.pem\"\n")
+            .unwrap();
+        assert_eq!(
+            c.signing,
+            Some(TlsSource::Files {
+                cert: "/etc/s.pem".into(),
+                key: "/k.pem".into()
+            })
+        );
+        assert_eq!(parse("hoster = \"h.example\"\n").unwrap().signing, None);
+        let err = parse("hoster = \"h.example\"\n[signing]\ncert = \"s.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/etc/autodisco.toml:"), "{err}");
+        assert!(err.contains("key"), "{err}");
+    }
+
+    #[test]
+    fn auth_settings() {
+        assert_eq!(
+            parse("hoster = \"h.example\"\n").unwrap().auth,
+            AuthConfig::default()
+        );
+        let c = parse("hoster = \"h.example\"\nauth = \"basic\"\n").unwrap();
+        assert_eq!((c.auth.mode, c.auth.imap), (AuthMode::Basic, None));
+        let c = parse(
+            "hoster = \"h.example\"\nauth = \"basic\"\n[auth_imap]\nhost = \"imap.h.example\"\nca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.auth.imap,
+            Some(ImapAuth {
+                host: "imap.h.example".into(),
+                port: 993,
+                ca_file: Some("/etc/ca.pem".into())
+            })
+        );
+        let err = parse("hoster = \"h.example\"\nauth = \"digest\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/etc/autodisco.toml:2:"), "{err}");
+        assert!(err.contains("\"none\" or \"basic\""), "{err}");
+        let err = parse("hoster = \"h.example\"\n[auth_imap]\nhost = \"bad host\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("auth_imap.host") && err.contains("auth is not"),
+            "{err}"
+        );
     }
 
     #[test]

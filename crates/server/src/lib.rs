@@ -7,9 +7,12 @@
 //! - [`service`]: the HTTPS router and what every dialect shares (body limits, XML answers).
 //! - [`dialect`]: one module per protocol (POX and mobilesync so far).
 //! - [`redirect`]: the plain-HTTP redirect site.
+//! - [`auth`]: optional HTTP Basic authentication (directory or IMAP backend, rate limits).
+//! - [`signing`]: CMS signatures over Apple configuration profiles.
 //! - [`request_log`]: one structured log line per request.
 //! - [`server`]: starting and stopping it all ([`RunningServer`]).
 
+pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod dialect;
@@ -18,6 +21,7 @@ pub mod redirect;
 pub mod request_log;
 pub mod server;
 pub mod service;
+pub mod signing;
 pub mod state;
 pub mod tls;
 

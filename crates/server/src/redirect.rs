@@ -4,6 +4,9 @@
 //! ([MS-OXDISCO] 3.1.5.4) arrives here and gets a 302 to the HTTPS service. The Location is built
 //! only from the configured public URL and a fixed, lower-case path chosen from a whitelist, so
 //! nothing a client sends can steer the redirect elsewhere (no open redirect).
+//!
+//! Requests for `autoconfig.CUSTOMER` on the Mozilla autoconfig paths are answered here with the
+//! document itself ([`crate::dialect::autoconfig`]), not redirected.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -12,8 +15,12 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use autodisco_proto::Domain;
 
+use crate::dialect;
 use crate::request_log::RequestLog;
 use crate::state::AppState;
+
+/// The host label customers CNAME to this site for Mozilla autoconfig over plain HTTP.
+const AUTOCONFIG_PREFIX: &str = "autoconfig.";
 
 /// The redirect site's router.
 pub fn router(state: AppState) -> Router {
@@ -41,6 +48,16 @@ const TARGETS: [(&str, &str, bool); 3] = [
 ];
 
 async fn redirect(State(state): State<AppState>, request: Request) -> Response {
+    // Customers may point `autoconfig.CUSTOMER` here too: Thunderbird falls back to plain HTTP
+    // when HTTPS fails (port 443 is closed on this site), and gets the Mozilla document.
+    if dialect::autoconfig::is_autoconfig_path(request.uri().path())
+        && request_host(&request).is_some_and(|host| {
+            host.get(..AUTOCONFIG_PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(AUTOCONFIG_PREFIX))
+        })
+    {
+        return dialect::autoconfig::handle(state, request).await;
+    }
     if !matches!(*request.method(), Method::GET | Method::HEAD | Method::POST) {
         let mut response = (StatusCode::METHOD_NOT_ALLOWED, "").into_response();
         response

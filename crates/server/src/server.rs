@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::config::{Config, TlsSource};
+use crate::signing::{ProfileSigner, SignerStatus, SigningError};
 use crate::state::{AppState, Site};
 use crate::tls::{CertStore, TlsError};
 use crate::{listener, redirect, service};
@@ -41,6 +42,12 @@ pub enum ServerError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    /// The certificate that signs Apple configuration profiles cannot be used.
+    #[error("profile signing: {0}")]
+    Signing(#[from] SigningError),
+    /// Authentication (`auth`, `[auth_imap]`) cannot be set up.
+    #[error("authentication: {0}")]
+    Auth(#[from] crate::auth::AuthSetupError),
 }
 
 /// A running service; drop it or call [`RunningServer::shutdown`] to stop.
@@ -51,6 +58,8 @@ pub struct RunningServer {
     pub https_addrs: Vec<SocketAddr>,
     /// The certificate store, for reloads on SIGHUP.
     pub certs: Arc<CertStore>,
+    /// The Apple profile signer, reloaded with the certificates.
+    pub signer: Arc<ProfileSigner>,
     site: Arc<ArcSwap<Site>>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -79,17 +88,31 @@ impl RunningServer {
         let tls = TlsAcceptor::from(Arc::new(certs.server_config()?));
 
         warn_on_shared_addresses(config);
+        let signing_source = config.signing.clone().unwrap_or_else(|| config.tls.clone());
+        let (signer, signer_status) = ProfileSigner::load(signing_source)?;
+        log_signer_status(&signer_status);
+        let signer = Arc::new(signer);
         let site = Arc::new(ArcSwap::from_pointee(Site::from_config(config)));
+        let auth = Arc::new(crate::auth::Authenticator::from_config(
+            &config.auth,
+            &directory,
+            config.service_host.as_str(),
+        )?);
         let state = AppState {
             directory,
             site: site.clone(),
             limits: config.limits.clone(),
+            signer: signer.clone(),
+            auth,
         };
         // One bound for both sites: requests beyond it wait for a slot, so memory stays bounded
         // (each holds at most a 64 KiB body) however many connections are open.
         let in_flight = GlobalConcurrencyLimitLayer::new(MAX_REQUESTS_IN_FLIGHT);
         let https_app = service::router(state.clone()).layer(in_flight.clone());
         let http_app = redirect::router(state)
+            .layer(axum::middleware::from_fn(
+                crate::auth::refuse_basic_over_http,
+            ))
             .layer(axum::middleware::from_fn(crate::request_log::log_requests))
             .layer(in_flight);
 
@@ -126,6 +149,7 @@ impl RunningServer {
             ));
         }
         let watched = certs.clone();
+        let watched_signer = signer.clone();
         let mut stop = shutdown_rx.clone();
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(CERT_POLL);
@@ -140,6 +164,7 @@ impl RunningServer {
                     Ok(Some(Ok(report))) => {
                         tracing::info!("certificate files changed; reloaded");
                         log_cert_report(&report);
+                        reload_signer(watched_signer.clone()).await;
                     }
                     Ok(Some(Err(e))) => tracing::error!(error = %e, "certificate files changed but cannot be loaded; still serving the previous certificates"),
                     Ok(None) | Err(_) => {}
@@ -156,6 +181,7 @@ impl RunningServer {
             http_addrs,
             https_addrs,
             certs,
+            signer,
             site,
             shutdown,
             tasks,
@@ -181,6 +207,7 @@ impl RunningServer {
             }
             Err(e) => tracing::error!(error = %e, "certificate reload did not finish"),
         }
+        reload_signer(self.signer.clone()).await;
     }
 
     /// Stops accepting, lets requests in flight finish (up to the grace period), and returns.
@@ -194,6 +221,38 @@ async fn bind(address: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(address)
         .await
         .map_err(|source| ServerError::Bind { address, source })
+}
+
+/// Re-reads the profile-signing certificate, off the async threads; on error the previous one
+/// keeps signing.
+async fn reload_signer(signer: Arc<ProfileSigner>) {
+    match tokio::task::spawn_blocking(move || signer.reload()).await {
+        // Only a working signer is news here; "unsigned" was said at start.
+        Ok(Ok(SignerStatus::Signing { subject })) => {
+            tracing::info!(%subject, "profile-signing certificate reloaded")
+        }
+        Ok(Ok(SignerStatus::Unsigned { reason })) => {
+            tracing::debug!(reason, "Apple configuration profiles stay unsigned")
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the profile-signing certificate cannot be reloaded; still signing with the previous one")
+        }
+        Err(e) => tracing::error!(error = %e, "profile-signing reload did not finish"),
+    }
+}
+
+fn log_signer_status(status: &SignerStatus) {
+    match status {
+        SignerStatus::Signing { subject } => {
+            tracing::info!(%subject, "Apple configuration profiles are signed")
+        }
+        SignerStatus::Unsigned { reason } => {
+            tracing::warn!(
+                reason,
+                "Apple configuration profiles are served UNSIGNED: devices show them as unverified; configure a certificate from a public CA (https.cert or [signing])"
+            )
+        }
+    }
 }
 
 fn log_cert_report(report: &crate::tls::LoadReport) {

@@ -1,4 +1,8 @@
 //! The HTTPS AutoDiscover service: routing by case-insensitive path, shared body and time limits.
+//!
+//! Every answer, whatever its path or status, carries `X-SOAP-Enabled: True`: the EWS Managed
+//! API and its ports do an unauthenticated GET of the POX URL first and give up on a host whose
+//! answer lacks it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,9 +15,9 @@ use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::dialect;
 use crate::request_log::{RequestLog, log_requests};
 use crate::state::AppState;
+use crate::{auth, dialect};
 
 /// The POX and mobilesync endpoint ([MS-OXDISCO] 3.1.5: the path clients try on every host).
 pub const POX_PATH: &str = "/autodiscover/autodiscover.xml";
@@ -31,17 +35,73 @@ pub fn router(state: AppState) -> Router {
             timeout,
         ))
         .layer(axum::middleware::from_fn(log_requests))
+        .layer(axum::middleware::map_response(soap_enabled))
+}
+
+/// The header the EWS Managed API looks for before it tries SOAP Autodiscover.
+pub const SOAP_ENABLED: &str = "x-soap-enabled";
+
+async fn soap_enabled(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(SOAP_ENABLED, HeaderValue::from_static("True"));
+    response
 }
 
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let path = request.uri().path();
     if path.eq_ignore_ascii_case(POX_PATH) {
         return match *request.method() {
-            Method::POST => dialect::pox::handle(state, request).await,
+            Method::POST => {
+                if let Some(denied) = auth::require(
+                    &state.auth,
+                    request.headers(),
+                    auth::peer_ip(&request),
+                    "pox",
+                )
+                .await
+                {
+                    return denied;
+                }
+                dialect::pox::handle(state, request).await
+            }
             // Thunderbird and the EWS libraries probe with GET and rely on a non-2xx answer;
             // POX itself is POST only ([MS-OXDSCLI] 2.2.3).
             _ => method_not_allowed("pox"),
         };
+    }
+    if dialect::soap::is_soap_path(path) {
+        return match *request.method() {
+            Method::POST => {
+                if let Some(denied) = auth::require(
+                    &state.auth,
+                    request.headers(),
+                    auth::peer_ip(&request),
+                    "soap",
+                )
+                .await
+                {
+                    return denied;
+                }
+                dialect::soap::handle(state, request).await
+            }
+            _ => method_not_allowed("soap"),
+        };
+    }
+    if dialect::v2::is_v2_path(path) {
+        return match *request.method() {
+            Method::GET | Method::HEAD => dialect::v2::handle(&state, &request),
+            _ => method_not_allowed_allowing("v2", "GET, HEAD"),
+        };
+    }
+    if dialect::autoconfig::is_autoconfig_path(path) {
+        return dialect::autoconfig::handle(state, request).await;
+    }
+    if path.eq_ignore_ascii_case(autodisco_proto::mobileconfig::PATH) {
+        return dialect::mobileconfig::handle(state, request).await;
+    }
+    if path.eq_ignore_ascii_case(autodisco_proto::pacc::PATH) {
+        return dialect::pacc::handle(state, request).await;
     }
     let mut response = StatusCode::NOT_FOUND.into_response();
     response
@@ -51,10 +111,14 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
 }
 
 fn method_not_allowed(dialect: &'static str) -> Response {
+    method_not_allowed_allowing(dialect, "POST")
+}
+
+fn method_not_allowed_allowing(dialect: &'static str, allow: &'static str) -> Response {
     let mut response = (StatusCode::METHOD_NOT_ALLOWED, "").into_response();
     response
         .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     response
         .extensions_mut()
         .insert(RequestLog::new(dialect, "method-not-allowed", None));

@@ -6,7 +6,9 @@ use arc_swap::ArcSwap;
 use autodisco_directory::LiveDirectory;
 use autodisco_proto::Domain;
 
+use crate::auth::Authenticator;
 use crate::config::{Config, Limits};
+use crate::signing::ProfileSigner;
 
 /// The parts of the configuration handlers read; swapped as a whole on reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,8 @@ pub struct Site {
     /// The `Id` of error documents: identifies the answering service ([MS-ASCMD] 2.2.3.63),
     /// stable across restarts and instances of the same service.
     pub server_id: u32,
+    /// The hoster's domain: Apple profile identifiers are made under its reverse-DNS name.
+    pub hoster: Domain,
 }
 
 impl Site {
@@ -24,6 +28,7 @@ impl Site {
         Self {
             public_url: config.public_url.clone(),
             server_id: server_id(&config.service_host),
+            hoster: config.hoster.clone(),
         }
     }
 }
@@ -47,4 +52,8 @@ pub struct AppState {
     pub site: Arc<ArcSwap<Site>>,
     /// Sizes and timeouts.
     pub limits: Limits,
+    /// Signs Apple configuration profiles (or knows they go out unsigned).
+    pub signer: Arc<ProfileSigner>,
+    /// Checks credentials when `auth = "basic"`.
+    pub auth: Arc<Authenticator>,
 }

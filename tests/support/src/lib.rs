@@ -335,3 +335,110 @@ pub async fn raw_exchange(address: SocketAddr, request: &[u8], timeout: Duration
     let _ = tokio::time::timeout(timeout, stream.read_to_end(&mut response)).await;
     String::from_utf8_lossy(&response).into_owned()
 }
+
+/// An authoritative DNS server on loopback with zones built in the test.
+pub mod dns;
+/// Servers that record what clients send, and a blackhole that never answers.
+pub mod recording;
+
+/// A /24 of loopback addresses (`127.X.Y.0/24`) that no other test uses, in this process or
+/// another one running the same tests, so each test can bind the real ports 80 and 443 on its
+/// own addresses and play separate hosts as DNS points to them.
+///
+/// Binding ports below 1024 needs root (or `CAP_NET_BIND_SERVICE`), as on the project's
+/// machines and in CI.
+pub struct LoopbackBlock {
+    prefix: [u8; 3],
+    _claim: std::net::TcpListener,
+}
+
+static BLOCK_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl LoopbackBlock {
+    /// Claims a free block: its `.254` port 9 is held for the life of the value, which other
+    /// claimants test before they take a block.
+    pub fn claim() -> Self {
+        // Start at a place that depends on the process, so two test runs rarely even meet.
+        let start = std::process::id().wrapping_mul(7919) % 20_000;
+        loop {
+            let n = (start + BLOCK_COUNTER.fetch_add(1, Ordering::Relaxed)) % 20_000;
+            let prefix = [127, 100 + (n / 250) as u8, 1 + (n % 250) as u8];
+            let claim = SocketAddr::from(([prefix[0], prefix[1], prefix[2], 254], 9));
+            if let Ok(listener) = std::net::TcpListener::bind(claim) {
+                return Self {
+                    prefix,
+                    _claim: listener,
+                };
+            }
+        }
+    }
+
+    /// `127.X.Y.host`.
+    pub fn v4(&self, host: u8) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::new(self.prefix[0], self.prefix[1], self.prefix[2], host)
+    }
+
+    /// `127.X.Y.host` as an `IpAddr`.
+    pub fn ip(&self, host: u8) -> std::net::IpAddr {
+        self.v4(host).into()
+    }
+
+    /// `127.X.Y.host:port`.
+    pub fn addr(&self, host: u8, port: u16) -> SocketAddr {
+        SocketAddr::new(self.ip(host), port)
+    }
+}
+
+impl TestServer {
+    /// Like [`TestServer::start`], but with the redirect site on `http` and the HTTPS service on
+    /// `https` (real ports such as 80 and 443 on a [`LoopbackBlock`]), so clients reach them
+    /// through DNS at the URLs real clients use: `public_url` stays `https://SERVICE_HOST`,
+    /// without a port.
+    pub async fn start_on(
+        backend: Backend,
+        extra: &str,
+        http: SocketAddr,
+        https: SocketAddr,
+    ) -> Self {
+        let folder = tempfile::tempdir().expect("temp folder");
+        let database = TestDatabase::create(backend, folder.path()).await;
+        let ca = TestCa::new();
+        ca.issue(&[SERVICE_HOST])
+            .write_combined(&folder.path().join("service.pem"));
+        let certs = folder.path().join("certs");
+        std::fs::create_dir(&certs).expect("certs folder");
+        ca.issue(&["autodiscover.direct.example"])
+            .write_combined(&certs.join("autodiscover.direct.example.pem"));
+        let text = format!(
+            "hoster = \"{HOSTER}\"\ndatabase = \"{}\"\n\n[http]\nlisten = [\"{http}\"]\n\n[https]\nlisten = [\"{https}\"]\ncert = \"service.pem\"\nkey = \"service.pem\"\ncerts_dir = \"certs\"\n\n[directory]\npoll_interval_ms = 1000\n\n{extra}",
+            database.url
+        );
+        let config_path = folder.path().join("autodisco.toml");
+        std::fs::write(&config_path, text).expect("write config");
+        let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::connect(&config.database)
+            .await
+            .expect("open directory");
+        autodisco_server::bootstrap::prepare_directory(&config, &store)
+            .await
+            .expect("prepare directory");
+        let directory = LiveDirectory::load(store.clone())
+            .await
+            .expect("load directory");
+        let refresher = directory.spawn_refresher(config.directory_poll);
+        let server = RunningServer::start(&config, directory.clone())
+            .await
+            .expect("start server");
+        Self {
+            ca,
+            server,
+            directory,
+            store,
+            config_path,
+            config,
+            refresher,
+            _database: database,
+            _folder: folder,
+        }
+    }
+}

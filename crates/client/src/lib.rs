@@ -1,0 +1,103 @@
+//! autodisco-client: Outlook's AutoDiscover discovery as a library, faster and safer, with every
+//! step explained.
+//!
+//! Give it an address; it finds the account's settings the way Outlook does ([MS-OXDISCO] 3.1.5
+//! for locating the server, [MS-OXDSCLI] 3.1.5 for the exchange) and returns a [`Report`]: the
+//! settings in sections a person understands, and the trace of every DNS query and HTTP request,
+//! how long it took and why it was rejected. Printing the report is the caller's job.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use autodisco_client::{Client, ClientConfig, DenyAll};
+//!
+//! let client = Client::new(ClientConfig::default())?;
+//! let address = "jane@customer.example".parse()?;
+//! let report = client.discover(&address, Arc::new(DenyAll), None).await?;
+//! println!("{}", report.conclusion);
+//! # Ok(()) }
+//! ```
+//!
+//! Modules:
+//!
+//! - [`config`]: [`ClientConfig`]: DNS server, pinned names, extra CA, credentials, timeouts.
+//! - [`consent`]: the [`Consent`] trait the caller implements ("Allow this website to configure
+//!   ...?"), and ready-made answers.
+//! - [`report`]: the [`Report`] and its [`TraceEntry`]s, serialisable for `--json`.
+//! - [`settings`]: the discovered [`Settings`], grouped by what they are for.
+//! - [`policy`]: which hosts may be contacted and trusted, by the public suffix list.
+//! - [`error`]: errors that stop a discovery before it starts.
+//!
+//! Inside: `discovery` runs the candidates and redirects, `net` resolves names and speaks
+//! HTTP/1.1, `tls` verifies certificates and explains failures in words.
+
+pub mod config;
+pub mod consent;
+mod discovery;
+pub mod error;
+mod net;
+pub mod policy;
+pub mod report;
+pub mod settings;
+mod tls;
+
+use std::sync::Arc;
+
+use autodisco_proto::EmailAddress;
+
+pub use config::{ClientConfig, Credentials, DnsServer, Pin};
+pub use consent::{
+    AllowAll, Consent, ConsentDecision, ConsentReason, ConsentRequest, DenyAll, TrustedHosts,
+};
+pub use error::{ConfigError, DiscoverError};
+pub use report::{
+    Failure, InFlight, Note, NoteKind, Observer, Outcome, Report, Step, TraceEntry,
+};
+pub use settings::{ActiveSync, Ews, MailServer, Settings, User};
+
+/// The most redirections one discovery follows: HTTP redirects, `redirectUrl` and `redirectAddr`
+/// together ("The client application should stop redirecting after 10 redirects", the
+/// `RedirectUrl` element's documentation for [MS-OXDSCLI] 2.2.4.1.1.2.9).
+pub const MAX_REDIRECTIONS: usize = 10;
+
+/// The discovery engine: a resolver, a TLS setup and the configuration, ready to probe any number
+/// of addresses (one at a time or concurrently).
+pub struct Client {
+    config: ClientConfig,
+    net: net::Net,
+}
+
+impl Client {
+    /// Builds the resolver and the certificate store. Fails on an unusable configuration (a CA
+    /// file without certificates, no system DNS configuration).
+    pub fn new(config: ClientConfig) -> Result<Self, ConfigError> {
+        let net = net::Net::new(&config)?;
+        Ok(Self { config, net })
+    }
+
+    /// The configuration this client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Discovers the settings of `address`.
+    ///
+    /// `consent` is asked before any redirect that needs the user's agreement (the HTTP redirect
+    /// of [MS-OXDISCO] 3.1.5.4, an SRV target, a redirect to another registrable domain); it is
+    /// called on a blocking thread, so it may prompt. `observer`, when given, sees each trace
+    /// entry as it is made and the requests in flight, for progress display.
+    ///
+    /// "Not found" is a [`Report`] with `found == false`, not an error: errors are reserved for
+    /// addresses that must not be probed at all (a mail domain that is a public suffix).
+    pub async fn discover(
+        &self,
+        address: &EmailAddress,
+        consent: Arc<dyn Consent>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<Report, DiscoverError> {
+        policy::check_mail_domain(address.domain())?;
+        Ok(discovery::Run::new(self, address.clone(), consent, observer)
+            .execute()
+            .await)
+    }
+}

@@ -1,0 +1,150 @@
+//! `GET /mobileconfig?emailaddress=ADDRESS`: an Apple configuration profile for one mailbox,
+//! signed with the service's certificate; `GET /mobileconfig` without the parameter: a small
+//! page with a form, for a person on a phone.
+//!
+//! The profile is `application/x-apple-aspen-config`, which Safari on iOS and macOS hands to the
+//! profile installer. It holds no password (see [`autodisco_proto::mobileconfig`]).
+
+use autodisco_proto::EmailAddress;
+use autodisco_proto::mobileconfig::{self, MobileConfig, ProfileOptions, reverse_dns};
+use axum::extract::{Query, Request};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, StatusCode, header};
+
+use crate::dialect::autoconfig::{method_not_allowed, settings_following_redirects, with_log};
+use crate::state::AppState;
+
+const DIALECT: &str = "mobileconfig";
+
+/// The form page. Static: nothing from the request is echoed into it.
+const FORM_PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Set up mail on iPhone, iPad or Mac</title>
+<style>
+body { font-family: -apple-system, system-ui, sans-serif; margin: 2em auto; max-width: 30em; padding: 0 1em; line-height: 1.4; }
+input, button { font-size: 1.1em; width: 100%; box-sizing: border-box; margin: 0.4em 0; padding: 0.5em; }
+</style>
+</head>
+<body>
+<main>
+<h1>Set up mail on iPhone, iPad or Mac</h1>
+<form method="get" action="/mobileconfig">
+<label for="emailaddress">Your email address</label>
+<input type="email" id="emailaddress" name="emailaddress" required autocomplete="email" autocapitalize="off" spellcheck="false">
+<button type="submit">Download the profile</button>
+</form>
+<p>Open this page in Safari. After the download, install the profile: on iPhone and iPad in
+Settings, "Profile Downloaded"; on a Mac in System Settings, Privacy &amp; Security, Profiles.
+You will be asked for your mail password there; the profile does not contain it.</p>
+</main>
+</body>
+</html>
+"#;
+
+/// Answers one request.
+pub async fn handle(state: AppState, request: Request) -> Response {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return method_not_allowed(DIALECT);
+    }
+    let parameter = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+        .ok()
+        .and_then(|Query(pairs)| {
+            pairs
+                .into_iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case("emailaddress"))
+                .map(|(_, value)| value)
+        });
+    let Some(parameter) = parameter else {
+        return html(StatusCode::OK, FORM_PAGE, "form", None);
+    };
+    let Ok(address) = EmailAddress::parse(&parameter) else {
+        return html(StatusCode::BAD_REQUEST, FORM_PAGE, "invalid-address", None);
+    };
+    let domain = Some(address.domain().to_string());
+    let snapshot = state.directory.snapshot();
+    let Some(settings) = settings_following_redirects(&snapshot, &address) else {
+        return html(
+            StatusCode::NOT_FOUND,
+            "<!DOCTYPE html><title>Not found</title><p>This address is not served here.</p>\n",
+            "not-hosted",
+            domain,
+        );
+    };
+    let hoster = state.site.load().hoster.clone();
+    let options = ProfileOptions {
+        identifier_prefix: reverse_dns(hoster.as_str()),
+        organization: hoster.to_string(),
+    };
+    let profile = match MobileConfig::for_account(&settings, &options) {
+        Ok(profile) => profile,
+        Err(error) => {
+            tracing::debug!(%error, "no Apple profile for this service profile");
+            return with_log(
+                StatusCode::NOT_FOUND.into_response(),
+                DIALECT,
+                "nothing-to-offer",
+                domain,
+            );
+        }
+    };
+    let plist = profile.to_plist_xml();
+    let (body, outcome) = match state.signer.sign(&plist) {
+        Ok(Some(signed)) => (signed, "signed"),
+        Ok(None) => (plist, "unsigned"),
+        Err(error) => {
+            tracing::error!(%error, "signing an Apple profile failed");
+            return with_log(
+                StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                DIALECT,
+                "signing-failed",
+                domain,
+            );
+        }
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(mobileconfig::CONTENT_TYPE),
+    );
+    // The file name comes from a canonical domain name: letters, digits, '-' and '.'.
+    if let Ok(disposition) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}.mobileconfig\"",
+        settings.address.domain()
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    with_log(response, DIALECT, outcome, domain)
+}
+
+fn html(
+    status: StatusCode,
+    page: &'static str,
+    outcome: &'static str,
+    domain: Option<String>,
+) -> Response {
+    let mut response = (status, page).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    with_log(response, DIALECT, outcome, domain)
+}

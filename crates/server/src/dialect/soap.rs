@@ -1,0 +1,208 @@
+//! `POST /autodiscover/autodiscover.svc`: SOAP Autodiscover ([MS-OXWSADISC]).
+//!
+//! Answers are HTTP 200 in the request's SOAP version, `InvalidRequest` and `InvalidUser`
+//! included: an unhosted address is a normal answer with `InvalidUser` inside, since clients
+//! probe with a dummy address before they authenticate. Only an envelope that cannot be read,
+//! or that names no operation autodisco offers, gets a SOAP fault (HTTP 500 in SOAP 1.1, 400 in
+//! SOAP 1.2, as each version's HTTP binding wants for a sender fault).
+
+use autodisco_proto::soap::settings::{self, domain_probe_address};
+use autodisco_proto::soap::{
+    self, GetDomainSettingsResponse, GetUserSettingsResponse, Operation, SoapErrorCode, SoapFault,
+    SoapRequestBody, SoapResponse, SoapResponseBody, SoapVersion,
+};
+use autodisco_proto::{Answer, Domain, EmailAddress};
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+use crate::request_log::RequestLog;
+use crate::service::{BodyError, read_body};
+use crate::state::AppState;
+
+/// The endpoint ([MS-OXWSADISC] 3.1.1).
+pub const PATH: &str = "/autodiscover/autodiscover.svc";
+
+/// Whether `path` is the SOAP endpoint: the plain path, or the WS-Security binding the EWS
+/// Managed API uses (`.../autodiscover.svc/wssecurity`), in any case.
+pub fn is_soap_path(path: &str) -> bool {
+    let Some(prefix) = path.get(..PATH.len()) else {
+        return false;
+    };
+    if !prefix.eq_ignore_ascii_case(PATH) {
+        return false;
+    }
+    let rest = &path[PATH.len()..];
+    rest.is_empty()
+        || rest == "/"
+        || rest.eq_ignore_ascii_case("/wssecurity")
+        || rest.eq_ignore_ascii_case("/wssecurity/")
+}
+
+/// Answers one POST.
+pub async fn handle(state: AppState, request: Request) -> Response {
+    let body = match read_body(
+        request.into_body(),
+        state.limits.max_body_bytes,
+        state.limits.header_timeout,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(e) => {
+            let outcome = match e {
+                BodyError::TooLarge => "body-too-large",
+                BodyError::Incomplete => "body-incomplete",
+            };
+            return fault(SoapVersion::Soap11, outcome);
+        }
+    };
+    let request = match soap::parse_request(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::debug!(%error, "SOAP request refused");
+            return match error.operation() {
+                Some(Operation::GetUserSettings) => soap_response(
+                    error.version(),
+                    SoapResponseBody::GetUserSettings(GetUserSettingsResponse::error(
+                        SoapErrorCode::InvalidRequest,
+                    )),
+                    RequestLog::new("soap", "invalid-request", None),
+                ),
+                Some(Operation::GetDomainSettings) => soap_response(
+                    error.version(),
+                    SoapResponseBody::GetDomainSettings(GetDomainSettingsResponse::error(
+                        SoapErrorCode::InvalidRequest,
+                    )),
+                    RequestLog::new("soap", "invalid-request", None),
+                ),
+                None => fault(error.version(), "fault"),
+            };
+        }
+    };
+    let snapshot = state.directory.snapshot();
+    let version = request.version;
+    match request.body {
+        SoapRequestBody::GetUserSettings(users) => {
+            let mut log_domain = None;
+            let mut log_outcome = "invalid-user";
+            let responses = users
+                .mailboxes
+                .iter()
+                .enumerate()
+                .map(|(i, mailbox)| {
+                    let answer = match EmailAddress::parse(mailbox) {
+                        Ok(address) => {
+                            if i == 0 {
+                                log_domain = Some(address.domain().to_string());
+                            }
+                            snapshot.resolve(&address)
+                        }
+                        Err(_) => Answer::NotHosted,
+                    };
+                    if i == 0 {
+                        log_outcome = outcome(&answer);
+                    }
+                    settings::user_response(&answer, &users.settings)
+                })
+                .collect();
+            soap_response(
+                version,
+                SoapResponseBody::GetUserSettings(GetUserSettingsResponse::new(responses)),
+                RequestLog::new("soap", log_outcome, log_domain),
+            )
+        }
+        SoapRequestBody::GetDomainSettings(domains) => {
+            let mut log_domain = None;
+            let responses = domains
+                .domains
+                .iter()
+                .map(|name| {
+                    let answer = Domain::parse(name)
+                        .ok()
+                        .and_then(|domain| domain_probe_address(&domain))
+                        .map(|probe| snapshot.resolve(&probe));
+                    if log_domain.is_none() {
+                        log_domain = Domain::parse(name).ok().map(|d| d.to_string());
+                    }
+                    let account = match &answer {
+                        Some(Answer::Settings(account)) => Some(account),
+                        _ => None,
+                    };
+                    settings::domain_response(account, &domains.settings)
+                })
+                .collect();
+            soap_response(
+                version,
+                SoapResponseBody::GetDomainSettings(GetDomainSettingsResponse::new(responses)),
+                RequestLog::new("soap", "domain-settings", log_domain),
+            )
+        }
+    }
+}
+
+fn outcome(answer: &Answer) -> &'static str {
+    match answer {
+        Answer::Settings(_) => "settings",
+        Answer::RedirectAddr(_) => "redirect-addr",
+        Answer::RedirectUrl(_) => "redirect-url",
+        Answer::NotHosted => "invalid-user",
+    }
+}
+
+fn soap_response(version: SoapVersion, body: SoapResponseBody, log: RequestLog) -> Response {
+    let status = match &body {
+        SoapResponseBody::Fault(_) if version == SoapVersion::Soap12 => StatusCode::BAD_REQUEST,
+        SoapResponseBody::Fault(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::OK,
+    };
+    let document = SoapResponse::new(version, body).to_xml();
+    let mut response = (status, document).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(version.content_type()),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response.extensions_mut().insert(log);
+    response
+}
+
+fn fault(version: SoapVersion, outcome: &'static str) -> Response {
+    let fault = if outcome == "fault" {
+        SoapFault::action_not_supported()
+    } else {
+        SoapFault::invalid_envelope()
+    };
+    soap_response(
+        version,
+        SoapResponseBody::Fault(fault),
+        RequestLog::new("soap", outcome, None),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soap_paths() {
+        for path in [
+            "/autodiscover/autodiscover.svc",
+            "/AutoDiscover/AutoDiscover.SVC",
+            "/autodiscover/autodiscover.svc/WSSecurity",
+            "/autodiscover/autodiscover.svc/",
+        ] {
+            assert!(is_soap_path(path), "{path}");
+        }
+        for path in [
+            "/autodiscover/autodiscover.svcx",
+            "/autodiscover/autodiscover.svc/other",
+            "/autodiscover/autodiscover.sv",
+        ] {
+            assert!(!is_soap_path(path), "{path}");
+        }
+    }
+}
