@@ -10,7 +10,9 @@ use autodisco_directory::{
     DomainKind, DomainRemoval, DomainStatus, Redirect, Upsert, UserOverride,
 };
 use autodisco_proto::{Domain, EmailAddress, ServiceProfile};
-use autodisco_server::bootstrap::{DEFAULT_PROFILE, ensure_default_profile};
+use autodisco_server::bootstrap::{
+    DEFAULT_PROFILE, add_missing_config_profiles, ensure_default_profile,
+};
 use autodisco_server::config::Config;
 use clap::Subcommand;
 
@@ -171,8 +173,9 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
                 store.add_alias(&domain, &primary).await?;
                 println!("added {domain} as an alias of {primary}");
             } else {
-                // Only the fresh-install default: rewriting the config's profiles here would undo
-                // a `profile set` made since the server started.
+                // Profiles the config defines but the directory lacks, and the fresh-install
+                // default; existing profiles are left alone, so a `profile set` is not undone.
+                add_missing_config_profiles(config, &store).await?;
                 ensure_default_profile(config, &store).await?;
                 let profile = profile.unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
                 store.add_domain(&domain, &profile).await?;

@@ -552,22 +552,45 @@ impl XmlWriter {
 
 /// Appends `value` escaped for element text (`attribute == false`) or a double-quoted attribute.
 fn escape_into(out: &mut String, value: &str, attribute: bool) {
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\'' if attribute => out.push_str("&apos;"),
+    // Copies runs of plain bytes as whole slices: almost every value needs no escaping at all.
+    let bytes = value.as_bytes();
+    let mut plain_from = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let (replacement, width) = match bytes[i] {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'"' if attribute => ("&quot;", 1),
+            b'\'' if attribute => ("&apos;", 1),
             // A literal CR would be folded into LF by the reader (XML 1.0 section 2.11), and white
             // space in attributes into spaces (section 3.3.3): references keep them as they are.
-            '\r' => out.push_str("&#13;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => out.push('\u{FFFD}'),
-        }
+            b'\r' => ("&#13;", 1),
+            b'\n' if attribute => ("&#10;", 1),
+            b'\t' if attribute => ("&#9;", 1),
+            b'\n' | b'\t' => {
+                i += 1;
+                continue;
+            }
+            // Control characters are not XML 1.0 characters (section 2.2).
+            0x00..=0x1f => ("\u{FFFD}", 1),
+            // U+FFFE and U+FFFF (EF BF BE, EF BF BF) are not XML characters either.
+            0xef if bytes.get(i + 1) == Some(&0xbf)
+                && matches!(bytes.get(i + 2), Some(0xbe | 0xbf)) =>
+            {
+                ("\u{FFFD}", 3)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push_str(&value[plain_from..i]);
+        out.push_str(replacement);
+        i += width;
+        plain_from = i;
     }
+    out.push_str(&value[plain_from..]);
 }
 
 /// Escapes a value for element text or a double-quoted attribute. Exposed for the dialects that
@@ -681,6 +704,14 @@ mod tests {
             "&lt;a&amp;b&gt;&quot;&apos;&#10;&#9;"
         );
         assert_eq!(escape("a\u{1}b", false), "a\u{FFFD}b");
+        assert_eq!(
+            escape("\u{FFFE}é\u{FFFF}\u{FFFD}日本", false),
+            "\u{FFFD}é\u{FFFD}\u{FFFD}日本"
+        );
+        assert_eq!(
+            escape("plain text, nothing to do", true),
+            "plain text, nothing to do"
+        );
 
         let mut writer = XmlWriter::new();
         writer.start("Root", &[("xmlns", "urn:x"), ("Attr", "\"<v>\"")]);

@@ -29,6 +29,23 @@ pub async fn write_config_profiles(config: &Config, store: &Store) -> Result<(),
     Ok(())
 }
 
+/// Writes the config's profiles that the directory does not have yet, leaving existing ones as
+/// they are (for admin commands: a `profile set` since the last start must not be undone).
+pub async fn add_missing_config_profiles(
+    config: &Config,
+    store: &Store,
+) -> Result<(), DirectoryError> {
+    for (name, profile) in &config.profiles {
+        if matches!(
+            store.get_profile(name).await,
+            Err(DirectoryError::NotFound { .. })
+        ) {
+            store.put_profile(name, profile).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Creates [`DEFAULT_PROFILE`] when neither the config nor the directory has any profile.
 pub async fn ensure_default_profile(config: &Config, store: &Store) -> Result<(), DirectoryError> {
     if config.profiles.is_empty() && store.list_profiles().await?.is_empty() {

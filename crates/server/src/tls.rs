@@ -115,7 +115,7 @@ impl CertStore {
         certs_dir: Option<PathBuf>,
         self_signed_names: Vec<String>,
     ) -> Result<(Self, LoadReport), TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(server_provider());
         let (set, report, stamps) = build_set(
             &source,
             certs_dir.as_deref(),
@@ -174,6 +174,8 @@ impl CertStore {
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(SniResolver(self.clone())));
+        // Our order, not the client's: see `server_provider`.
+        config.ignore_client_order = true;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(config)
     }
@@ -196,6 +198,27 @@ impl CertStore {
         }
         set.default.clone()
     }
+}
+
+/// ring's provider with AES-128-GCM/SHA-256 first. Many clients (and load generators) list
+/// AES-256-GCM/SHA-384 first, whose SHA-384 key schedule has no hardware path in ring on common
+/// x86 servers; AES-128-GCM is equally safe here and makes new connections markedly cheaper.
+fn server_provider() -> CryptoProvider {
+    use rustls::crypto::ring::cipher_suite;
+    let mut provider = rustls::crypto::ring::default_provider();
+    let preferred = [
+        cipher_suite::TLS13_AES_128_GCM_SHA256,
+        cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        cipher_suite::TLS13_AES_256_GCM_SHA384,
+    ];
+    let rest: Vec<_> = provider
+        .cipher_suites
+        .iter()
+        .filter(|suite| !preferred.iter().any(|p| p.suite() == suite.suite()))
+        .copied()
+        .collect();
+    provider.cipher_suites = preferred.into_iter().chain(rest).collect();
+    provider
 }
 
 #[derive(Debug)]
