@@ -70,11 +70,11 @@ pub(crate) struct ProbeArgs {
     json: bool,
 
     /// How long one request (DNS, connect, TLS, answer) may take: 10s, 500ms, 1.5s.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, overrides_with = "step_timeout")]
     step_timeout: Duration,
 
     /// How long the whole discovery may take, not counting consent prompts.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, overrides_with = "timeout")]
     timeout: Duration,
 
     /// Do not ask the ActiveSync (mobilesync) question after finding the settings.
@@ -149,7 +149,11 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<bool> {
     };
     let ticker = progress.clone().spawn_ticker();
     let result = client
-        .discover(&address, Arc::new(consent), Some(progress.clone() as Arc<dyn Observer>))
+        .discover(
+            &address,
+            Arc::new(consent),
+            Some(progress.clone() as Arc<dyn Observer>),
+        )
         .await;
     ticker.abort();
     progress.clear();
@@ -182,7 +186,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("{text:?}: the unit must be ms, s or m")),
     };
     if !(seconds > 0.0 && seconds < 86_400.0) {
-        return Err(format!("{text:?} must be more than zero and less than a day"));
+        return Err(format!(
+            "{text:?} must be more than zero and less than a day"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -323,20 +329,17 @@ impl CliConsent {
         }
         match answer.trim().to_ascii_lowercase().as_str() {
             "y" | "yes" => ConsentDecision::Allow {
-                how: "allowed at the prompt".to_owned(),
+                how: "yes at the prompt".to_owned(),
             },
             "a" | "always" => match self.trust_file.add(&request.host) {
                 Ok(path) => ConsentDecision::Allow {
-                    how: format!(
-                        "allowed always for {} (saved in {})",
-                        request.host,
-                        path.display()
-                    ),
+                    how: format!("always for {}, saved in {}", request.host, path.display()),
                 },
                 Err(e) => {
                     eprintln!("warning: cannot save the trust file: {e}");
                     ConsentDecision::Allow {
-                        how: "allowed at the prompt (not saved)".to_owned(),
+                        how: "always at the prompt, but the trust file could not be written"
+                            .to_owned(),
                     }
                 }
             },
@@ -422,12 +425,12 @@ impl Progress {
     }
 
     fn clear(&self) {
-        if let Ok(mut state) = self.state.lock() {
-            if state.shown {
-                eprint!("\r\x1b[2K");
-                let _ = std::io::stderr().flush();
-                state.shown = false;
-            }
+        if let Ok(mut state) = self.state.lock()
+            && state.shown
+        {
+            eprint!("\r\x1b[2K");
+            let _ = std::io::stderr().flush();
+            state.shown = false;
         }
     }
 }
@@ -454,12 +457,27 @@ fn terminal_width() -> usize {
 }
 
 /// The readable report: the trace, the conclusion, then the settings in sections.
-fn print_report(out: &mut impl Write, report: &Report, dns: Option<SocketAddr>) -> std::io::Result<()> {
-    let resolver = dns.map_or("the system's resolver".to_owned(), |d| format!("DNS server {d}"));
+fn print_report(
+    out: &mut impl Write,
+    report: &Report,
+    dns: Option<SocketAddr>,
+) -> std::io::Result<()> {
+    let resolver = dns.map_or("the system's resolver".to_owned(), |d| {
+        format!("DNS server {d}")
+    });
     writeln!(out, "Probing {} (names from {resolver})", report.address)?;
     writeln!(out)?;
     writeln!(out, "Trace")?;
-    for entry in &report.trace {
+    // In the order the steps started (the report keeps the order they finished), with a line
+    // whenever a redirectAddr changed the address.
+    let mut entries: Vec<&TraceEntry> = report.trace.iter().collect();
+    entries.sort_by_key(|e| e.started_ms);
+    let mut address = report.address.as_str();
+    for entry in entries {
+        if entry.address != address {
+            address = &entry.address;
+            writeln!(out, "  -- now for {address}")?;
+        }
         print_entry(out, entry)?;
     }
     writeln!(out)?;
@@ -556,9 +574,7 @@ fn print_settings(out: &mut impl Write, settings: &Settings) -> std::io::Result<
     writeln!(out, "ActiveSync")?;
     match &settings.activesync {
         ActiveSync::Offered { url } => writeln!(out, "  {url}")?,
-        ActiveSync::RedirectAddr { address } => {
-            writeln!(out, "  redirects devices to {address}")?
-        }
+        ActiveSync::RedirectAddr { address } => writeln!(out, "  redirects devices to {address}")?,
         ActiveSync::NotOffered { why } => writeln!(out, "  (none: {why})")?,
         ActiveSync::NotAsked => writeln!(out, "  (not asked)")?,
     }

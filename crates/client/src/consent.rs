@@ -129,7 +129,10 @@ impl TrustedHosts {
     /// Trusts these hosts (compared case-insensitively, trailing dot ignored).
     pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(hosts: I) -> Self {
         Self {
-            hosts: hosts.into_iter().map(|h| normalise_host(h.as_ref())).collect(),
+            hosts: hosts
+                .into_iter()
+                .map(|h| normalise_host(h.as_ref()))
+                .collect(),
         }
     }
 

@@ -43,7 +43,9 @@ use std::time::Duration;
 
 use autodisco_proto::mobilesync::{MobileSyncAction, MobileSyncRequest, MobileSyncServerType};
 use autodisco_proto::pox::OutlookSettings;
-use autodisco_proto::{EmailAddress, ErrorCode, MobileSyncResponse, OutlookRequest, OutlookResponse};
+use autodisco_proto::{
+    EmailAddress, ErrorCode, MobileSyncResponse, OutlookRequest, OutlookResponse,
+};
 use base64::Engine as _;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -68,7 +70,12 @@ const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 const POX_PATH: &str = "/autodiscover/autodiscover.xml";
 
 /// The four candidates, in Outlook's priority.
-const LANES: [Step; 4] = [Step::Root, Step::AutodiscoverHost, Step::HttpRedirect, Step::Srv];
+const LANES: [Step; 4] = [
+    Step::Root,
+    Step::AutodiscoverHost,
+    Step::HttpRedirect,
+    Step::Srv,
+];
 
 /// The parts of [`ClientConfig`](crate::ClientConfig) the race uses.
 struct RaceConfig {
@@ -164,7 +171,7 @@ enum Found {
 }
 
 enum RaceOutcome {
-    Found(Found),
+    Found(Box<Found>),
     NotFound,
     TimedOut,
 }
@@ -252,13 +259,20 @@ impl<'c> Run<'c> {
                 address.domain().as_str(),
                 self.origin.domain().as_str(),
             );
-            match self.race(&address, hops, trusted).await {
-                RaceOutcome::Found(found @ Found::Settings { .. }) => break Ok(found),
-                RaceOutcome::Found(Found::RedirectAddr {
-                    address: next,
-                    step,
-                    hops: at,
-                }) => {
+            let outcome = self.race(&address, hops, trusted).await;
+            match outcome {
+                RaceOutcome::Found(found) if matches!(*found, Found::Settings { .. }) => {
+                    break Ok(*found);
+                }
+                RaceOutcome::Found(found) => {
+                    let Found::RedirectAddr {
+                        address: next,
+                        step,
+                        hops: at,
+                    } = *found
+                    else {
+                        unreachable!("settings are matched above");
+                    };
                     let label = format!("redirectAddr to {next}");
                     let refuse = |failure: Failure| {
                         let text = failure.to_string();
@@ -324,7 +338,15 @@ impl<'c> Run<'c> {
                     "settings for {address} found at {url} through {}{redirections}",
                     step.describe()
                 );
-                self.report(&address, true, Some(url.to_string()), Some(step), hops, conclusion, Some(found))
+                self.report(
+                    &address,
+                    true,
+                    Some(url.to_string()),
+                    Some(step),
+                    hops,
+                    conclusion,
+                    Some(found),
+                )
             }
             Ok(Found::RedirectAddr { .. }) => unreachable!("redirectAddr restarts the loop"),
             Err(why) => {
@@ -396,14 +418,18 @@ impl<'c> Run<'c> {
             match decide(&lanes) {
                 Decision::Winner(index) => {
                     self.abandon(address, &lanes, Some(index));
-                    return RaceOutcome::Found(results[index].take().expect("a winner has a result"));
+                    return RaceOutcome::Found(Box::new(
+                        results[index].take().expect("a winner has a result"),
+                    ));
                 }
                 Decision::AllFailed => return RaceOutcome::NotFound,
                 Decision::Wait => {}
             }
             let start_at = start_time(&lanes, next, last_start, self.race.stagger);
-            if let Some(at) = start_at {
-                if at <= Instant::now() {
+            if let Some(at) = start_at
+                && at <= Instant::now()
+            {
+                {
                     let index = next;
                     next += 1;
                     last_start = Instant::now();
@@ -451,11 +477,13 @@ impl<'c> Run<'c> {
         match step {
             Step::Root => {
                 let url = pox_url(domain)?;
-                self.post_chain(address, step, lane, url, trusted, hops).await
+                self.post_chain(address, step, lane, url, trusted, hops)
+                    .await
             }
             Step::AutodiscoverHost => {
                 let url = pox_url(&format!("autodiscover.{domain}"))?;
-                self.post_chain(address, step, lane, url, trusted, hops).await
+                self.post_chain(address, step, lane, url, trusted, hops)
+                    .await
             }
             Step::HttpRedirect => self.http_redirect(address, hops, lane).await,
             Step::Srv => self.srv(address, hops, lane).await,
@@ -488,7 +516,16 @@ impl<'c> Run<'c> {
         let response = match result {
             Ok(response) => response,
             Err(failure) => {
-                self.record_exchange(address, step, label, started, log, None, failed(failure), Vec::new());
+                self.record_exchange(
+                    address,
+                    step,
+                    label,
+                    started,
+                    log,
+                    None,
+                    failed(failure),
+                    Vec::new(),
+                );
                 return None;
             }
         };
@@ -507,7 +544,16 @@ impl<'c> Run<'c> {
                     ),
                 }
             };
-            self.record_exchange(address, step, label, started, log, code, failed(failure), Vec::new());
+            self.record_exchange(
+                address,
+                step,
+                label,
+                started,
+                log,
+                code,
+                failed(failure),
+                Vec::new(),
+            );
             return None;
         }
         let mut notes = Vec::new();
@@ -515,7 +561,16 @@ impl<'c> Run<'c> {
             let failure = Failure::NoRedirect {
                 detail: format!("a {} without a usable Location", status.as_u16()),
             };
-            self.record_exchange(address, step, label, started, log, code, failed(failure), notes);
+            self.record_exchange(
+                address,
+                step,
+                label,
+                started,
+                log,
+                code,
+                failed(failure),
+                notes,
+            );
             return None;
         };
         if status != StatusCode::FOUND {
@@ -561,32 +616,51 @@ impl<'c> Run<'c> {
             from: url.to_string(),
             status: status.as_u16(),
         };
-        if !self.ask_consent(address, step, Some(lane), &next, reason).await {
+        if !self
+            .ask_consent(address, step, Some(lane), &next, reason)
+            .await
+        {
             return None;
         }
-        self.post_chain(address, step, lane, next, true, hops + 1).await
+        self.post_chain(address, step, lane, next, true, hops + 1)
+            .await
     }
 
     /// Candidate 4: the SRV record and, with consent, its target ([MS-OXDISCO] 3.1.5.3).
-    async fn srv(&self, address: &EmailAddress, hops: usize, lane: LaneHandle<'_>) -> Option<Found> {
+    async fn srv(
+        &self,
+        address: &EmailAddress,
+        hops: usize,
+        lane: LaneHandle<'_>,
+    ) -> Option<Found> {
         let step = Step::Srv;
         let name = format!("_autodiscover._tcp.{}", address.domain());
         let label = format!("SRV {name}");
         lane.begin(&label);
         lane.activity(&Activity::Resolving(name.clone()));
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.race.step_timeout, self.client.net.srv(&name)).await {
-            Ok(result) => result,
-            Err(_) => Err(Failure::Timeout {
-                after_ms: self.race.step_timeout.as_millis() as u64,
-                waiting_for: format!("the DNS answer for {name}"),
-            }),
-        };
+        let result =
+            match tokio::time::timeout(self.race.step_timeout, self.client.net.srv(&name)).await {
+                Ok(result) => result,
+                Err(_) => Err(Failure::Timeout {
+                    after_ms: self.race.step_timeout.as_millis() as u64,
+                    waiting_for: format!("the DNS answer for {name}"),
+                }),
+            };
         lane.state(LaneState::Working);
         let records = match result {
             Ok(records) => records,
             Err(failure) => {
-                self.record_exchange(address, step, label, started, ExchangeLog::default(), None, failed(failure), Vec::new());
+                self.record_exchange(
+                    address,
+                    step,
+                    label,
+                    started,
+                    ExchangeLog::default(),
+                    None,
+                    failed(failure),
+                    Vec::new(),
+                );
                 return None;
             }
         };
@@ -620,7 +694,16 @@ impl<'c> Run<'c> {
             let failure = Failure::NoUsableSrv {
                 detail: format!("{} record(s), none for port 443", records.len()),
             };
-            self.record_exchange(address, step, label, started, log, None, failed(failure), notes);
+            self.record_exchange(
+                address,
+                step,
+                label,
+                started,
+                log,
+                None,
+                failed(failure),
+                notes,
+            );
             return None;
         };
         for other in &usable[1..] {
@@ -634,7 +717,16 @@ impl<'c> Run<'c> {
             let failure = Failure::NoUsableSrv {
                 detail: format!("the target {} is not a host name", best.target),
             };
-            self.record_exchange(address, step, label, started, log, None, failed(failure), notes);
+            self.record_exchange(
+                address,
+                step,
+                label,
+                started,
+                log,
+                None,
+                failed(failure),
+                notes,
+            );
             return None;
         };
         let outcome = Outcome::SrvTarget {
@@ -645,7 +737,10 @@ impl<'c> Run<'c> {
             return None;
         }
         let reason = ConsentReason::SrvRecord { name };
-        if !self.ask_consent(address, step, Some(lane), &url, reason).await {
+        if !self
+            .ask_consent(address, step, Some(lane), &url, reason)
+            .await
+        {
             return None;
         }
         self.post_chain(address, step, lane, url, true, hops).await
@@ -742,7 +837,10 @@ impl<'c> Run<'c> {
                         let reason = ConsentReason::OtherDomain {
                             from: url.to_string(),
                         };
-                        if !self.ask_consent(address, step, Some(lane), &next, reason).await {
+                        if !self
+                            .ask_consent(address, step, Some(lane), &next, reason)
+                            .await
+                        {
                             return None;
                         }
                         credentials_ok = true;
@@ -817,7 +915,16 @@ impl<'c> Run<'c> {
                     reason: Some("without a usable Location".to_owned()),
                 };
                 self.mark_failed(url);
-                self.record_exchange(address, step, label, started, log, code, failed(failure), notes);
+                self.record_exchange(
+                    address,
+                    step,
+                    label,
+                    started,
+                    log,
+                    code,
+                    failed(failure),
+                    notes,
+                );
                 return PostResult::Failed;
             };
             if status != StatusCode::FOUND {
@@ -843,13 +950,31 @@ impl<'c> Run<'c> {
                 status: status.as_u16(),
                 reason: status.canonical_reason().map(str::to_owned),
             };
-            self.record_exchange(address, step, label, started, log, code, failed(failure), notes);
+            self.record_exchange(
+                address,
+                step,
+                label,
+                started,
+                log,
+                code,
+                failed(failure),
+                notes,
+            );
             return PostResult::Failed;
         }
         content_type_note(&response, &mut notes);
         match OutlookResponse::from_xml(&response.body) {
             Ok(OutlookResponse::Settings(settings)) => {
-                self.record_exchange(address, step, label, started, log, code, Outcome::Settings, notes);
+                self.record_exchange(
+                    address,
+                    step,
+                    label,
+                    started,
+                    log,
+                    code,
+                    Outcome::Settings,
+                    notes,
+                );
                 PostResult::Settings(settings)
             }
             Ok(OutlookResponse::RedirectAddr(next)) => {
@@ -873,7 +998,16 @@ impl<'c> Run<'c> {
                         url: next,
                         why: "the redirectUrl is not a URL".to_owned(),
                     };
-                    self.record_exchange(address, step, label, started, log, code, failed(failure), notes);
+                    self.record_exchange(
+                        address,
+                        step,
+                        label,
+                        started,
+                        log,
+                        code,
+                        failed(failure),
+                        notes,
+                    );
                     PostResult::Failed
                 }
             },
@@ -888,7 +1022,16 @@ impl<'c> Run<'c> {
                         error.message.clone()
                     },
                 };
-                self.record_exchange(address, step, label, started, log, code, failed(failure), notes);
+                self.record_exchange(
+                    address,
+                    step,
+                    label,
+                    started,
+                    log,
+                    code,
+                    failed(failure),
+                    notes,
+                );
                 PostResult::Failed
             }
             Err(error) => {
@@ -896,7 +1039,16 @@ impl<'c> Run<'c> {
                 let failure = Failure::Decode {
                     detail: error.to_string(),
                 };
-                self.record_exchange(address, step, label, started, log, code, failed(failure), notes);
+                self.record_exchange(
+                    address,
+                    step,
+                    label,
+                    started,
+                    log,
+                    code,
+                    failed(failure),
+                    notes,
+                );
                 PostResult::Failed
             }
         }
@@ -941,7 +1093,11 @@ impl<'c> Run<'c> {
                     NoteKind::Info,
                     format!(
                         "sent with HTTP Basic credentials for {}",
-                        self.client.config().credentials.as_ref().map_or("", |c| c.user.as_str())
+                        self.client
+                            .config()
+                            .credentials
+                            .as_ref()
+                            .map_or("", |c| c.user.as_str())
                     ),
                 ));
             }
@@ -949,7 +1105,16 @@ impl<'c> Run<'c> {
                 Ok(response) => response,
                 Err(failure) => {
                     self.mark_failed(url);
-                    self.record_exchange(address, step, label, started, log, None, failed(failure), notes);
+                    self.record_exchange(
+                        address,
+                        step,
+                        label,
+                        started,
+                        log,
+                        None,
+                        failed(failure),
+                        notes,
+                    );
                     return None;
                 }
             };
@@ -967,19 +1132,46 @@ impl<'c> Run<'c> {
                 let failure = Failure::Unauthorized {
                     why: "the credentials were refused".to_owned(),
                 };
-                self.record_exchange(address, step, label, started, log, code, failed(failure), notes);
+                self.record_exchange(
+                    address,
+                    step,
+                    label,
+                    started,
+                    log,
+                    code,
+                    failed(failure),
+                    notes,
+                );
                 return None;
             }
             match self.credentials_for(url, credentials_ok, &response) {
                 Ok((value, why)) => {
                     notes.push(Note::new(NoteKind::Info, why));
-                    self.record_exchange(address, step, label.clone(), started, log, code, Outcome::Challenge, notes);
+                    self.record_exchange(
+                        address,
+                        step,
+                        label.clone(),
+                        started,
+                        log,
+                        code,
+                        Outcome::Challenge,
+                        notes,
+                    );
                     authorization = Some(value);
                 }
                 Err(why) => {
                     self.mark_failed(url);
                     let failure = Failure::Unauthorized { why };
-                    self.record_exchange(address, step, label, started, log, code, failed(failure), notes);
+                    self.record_exchange(
+                        address,
+                        step,
+                        label,
+                        started,
+                        log,
+                        code,
+                        failed(failure),
+                        notes,
+                    );
                     return None;
                 }
             }
@@ -1035,7 +1227,12 @@ impl<'c> Run<'c> {
     }
 
     /// Asks for the ActiveSync endpoint at the URL that gave the settings ([MS-ASCMD] 2.2.1.1).
-    async fn activesync(&self, address: &EmailAddress, url: &Url, credentials_ok: bool) -> ActiveSync {
+    async fn activesync(
+        &self,
+        address: &EmailAddress,
+        url: &Url,
+        credentials_ok: bool,
+    ) -> ActiveSync {
         let step = Step::ActiveSync;
         let body = MobileSyncRequest {
             email_address: address.clone(),
@@ -1110,7 +1307,16 @@ impl<'c> Run<'c> {
                 },
             }
         };
-        let mut entry = self.entry(address, step, label, started, log, code, Outcome::ActiveSync, notes);
+        let mut entry = self.entry(
+            address,
+            step,
+            label,
+            started,
+            log,
+            code,
+            Outcome::ActiveSync,
+            notes,
+        );
         entry.summary = match &result {
             ActiveSync::Offered { url } => format!("ActiveSync at {url}"),
             ActiveSync::RedirectAddr { address } => {
@@ -1143,7 +1349,12 @@ impl<'c> Run<'c> {
         }
         let _turn = self.consent_gate.lock().await;
         let started = Instant::now();
-        let remembered = self.decisions.lock().expect("decisions lock").get(&host).cloned();
+        let remembered = self
+            .decisions
+            .lock()
+            .expect("decisions lock")
+            .get(&host)
+            .cloned();
         let (decision, remembered) = match remembered {
             Some(decision) => (decision, true),
             None => {
@@ -1154,13 +1365,14 @@ impl<'c> Run<'c> {
                     reason: reason.clone(),
                 };
                 let consent = self.consent.clone();
-                *self.prompt_open.lock().expect("prompt lock") = true;
+                // Reset even when this lane is abandoned while the prompt is open.
+                let open = PromptOpen::new(&self.prompt_open);
                 let decision = tokio::task::spawn_blocking(move || consent.decide(&request))
                     .await
                     .unwrap_or(ConsentDecision::Deny {
                         why: "the consent prompt failed".to_owned(),
                     });
-                *self.prompt_open.lock().expect("prompt lock") = false;
+                drop(open);
                 *self.paused.lock().expect("pause lock") += started.elapsed();
                 self.decisions
                     .lock()
@@ -1180,14 +1392,30 @@ impl<'c> Run<'c> {
             ConsentDecision::Allow { how } => (true, how.clone()),
             ConsentDecision::Deny { why } => (false, why.clone()),
         };
-        let remembered_text = if remembered { ", as decided earlier in this discovery" } else { "" };
+        let remembered_text = if remembered {
+            ", as decided earlier in this discovery"
+        } else {
+            ""
+        };
         let summary = if allowed {
-            format!("allowed for {} ({detail}{remembered_text}), reached by {reason}", address)
+            format!(
+                "allowed for {} ({detail}{remembered_text}), reached by {reason}",
+                address
+            )
         } else {
             format!("refused: {url} is not followed without consent ({detail}{remembered_text})")
         };
         let outcome = Outcome::Consent { allowed, detail };
-        let mut entry = self.entry(address, step, label, started, ExchangeLog::default(), None, outcome, notes);
+        let mut entry = self.entry(
+            address,
+            step,
+            label,
+            started,
+            ExchangeLog::default(),
+            None,
+            outcome,
+            notes,
+        );
         entry.summary = summary;
         self.record(entry);
         if let Some(lane) = lane {
@@ -1251,7 +1479,9 @@ impl<'c> Run<'c> {
                 continue;
             }
             let waiting_for = match (&lane.activity, lane.state) {
-                (_, LaneState::AwaitingConsent) => "the user's consent, or its turn to ask".to_owned(),
+                (_, LaneState::AwaitingConsent) => {
+                    "the user's consent, or its turn to ask".to_owned()
+                }
                 (Some(activity), _) => activity.describe(),
                 (None, _) => "its next step".to_owned(),
             };
@@ -1266,7 +1496,10 @@ impl<'c> Run<'c> {
                 ),
             };
             let started = lane.since.unwrap_or_else(Instant::now);
-            let request = lane.request.clone().unwrap_or_else(|| LANES[index].describe().to_owned());
+            let request = lane
+                .request
+                .clone()
+                .unwrap_or_else(|| LANES[index].describe().to_owned());
             let entry = self.entry(
                 address,
                 LANES[index],
@@ -1317,9 +1550,8 @@ impl<'c> Run<'c> {
     /// Resolves when the total timeout has passed, not counting time spent on consent prompts.
     async fn total_expired(&self) {
         loop {
-            let deadline = self.started
-                + self.race.total_timeout
-                + *self.paused.lock().expect("pause lock");
+            let deadline =
+                self.started + self.race.total_timeout + *self.paused.lock().expect("pause lock");
             let prompt_open = *self.prompt_open.lock().expect("prompt lock");
             let now = Instant::now();
             if now >= deadline && !prompt_open {
@@ -1418,6 +1650,24 @@ impl<'c> Run<'c> {
     }
 }
 
+/// Marks a consent prompt as open (the total timeout waits) until dropped.
+struct PromptOpen<'a>(&'a Mutex<bool>);
+
+impl<'a> PromptOpen<'a> {
+    fn new(flag: &'a Mutex<bool>) -> Self {
+        *flag.lock().expect("prompt lock") = true;
+        Self(flag)
+    }
+}
+
+impl Drop for PromptOpen<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.0.lock() {
+            *open = false;
+        }
+    }
+}
+
 /// The winner, if one can be chosen now.
 fn decide(lanes: &[Lane]) -> Decision {
     for (index, lane) in lanes.iter().enumerate() {
@@ -1439,7 +1689,12 @@ fn decide(lanes: &[Lane]) -> Decision {
 
 /// When the next lane may start: now if the lane before it failed, after the stagger delay if
 /// the started ones are still unconnected, never while one of them is connected or has won.
-fn start_time(lanes: &[Lane], next: usize, last_start: Instant, stagger: Duration) -> Option<Instant> {
+fn start_time(
+    lanes: &[Lane],
+    next: usize,
+    last_start: Instant,
+    stagger: Duration,
+) -> Option<Instant> {
     if next >= lanes.len() {
         return None;
     }
@@ -1489,12 +1744,17 @@ fn content_type_note(response: &HttpResponse, notes: &mut Vec<Note>) {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("text/xml") && !essence.eq_ignore_ascii_case("application/xml") {
+    if !essence.eq_ignore_ascii_case("text/xml") && !essence.eq_ignore_ascii_case("application/xml")
+    {
         notes.push(Note::new(
             NoteKind::Deviation,
             format!(
                 "the answer's Content-Type is {:?}, not text/xml",
-                if content_type.is_empty() { "(none)" } else { content_type }
+                if content_type.is_empty() {
+                    "(none)"
+                } else {
+                    content_type
+                }
             ),
         ));
     }
@@ -1521,8 +1781,14 @@ fn summarise(outcome: &Outcome) -> String {
         Outcome::Challenge => {
             "401: the server asks for credentials; asking again with HTTP Basic".to_owned()
         }
-        Outcome::Consent { allowed: true, detail } => format!("allowed ({detail})"),
-        Outcome::Consent { allowed: false, detail } => format!("refused ({detail})"),
+        Outcome::Consent {
+            allowed: true,
+            detail,
+        } => format!("allowed ({detail})"),
+        Outcome::Consent {
+            allowed: false,
+            detail,
+        } => format!("refused ({detail})"),
         Outcome::ActiveSync => "ActiveSync answer".to_owned(),
         Outcome::Failed { failure } => failure.to_string(),
         Outcome::Abandoned { reason } => format!("abandoned: {reason}"),
@@ -1541,7 +1807,7 @@ fn step_short(step: Step) -> &'static str {
 
 fn seconds(duration: Duration) -> String {
     let ms = duration.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {
         format!("{:.1} s", duration.as_secs_f64())
@@ -1567,14 +1833,37 @@ mod tests {
     #[test]
     fn priority_with_the_unconnected_exception() {
         // An earlier success wins.
-        assert!(matches!(decide(&lanes(&[Succeeded, Succeeded, NotStarted, NotStarted])), Decision::Winner(0)));
+        assert!(matches!(
+            decide(&lanes(&[Succeeded, Succeeded, NotStarted, NotStarted])),
+            Decision::Winner(0)
+        ));
         // A later success overtakes an earlier lane that has not connected...
-        assert!(matches!(decide(&lanes(&[Working, Failed, Succeeded, NotStarted])), Decision::Winner(2)));
-        assert!(matches!(decide(&lanes(&[AwaitingConsent, Succeeded, NotStarted, NotStarted])), Decision::Winner(1)));
+        assert!(matches!(
+            decide(&lanes(&[Working, Failed, Succeeded, NotStarted])),
+            Decision::Winner(2)
+        ));
+        assert!(matches!(
+            decide(&lanes(&[
+                AwaitingConsent,
+                Succeeded,
+                NotStarted,
+                NotStarted
+            ])),
+            Decision::Winner(1)
+        ));
         // ...but not a connected one, whose answer would win.
-        assert!(matches!(decide(&lanes(&[Connected, Failed, Succeeded, NotStarted])), Decision::Wait));
-        assert!(matches!(decide(&lanes(&[Failed, Failed, Failed, Failed])), Decision::AllFailed));
-        assert!(matches!(decide(&lanes(&[Failed, Working, NotStarted, NotStarted])), Decision::Wait));
+        assert!(matches!(
+            decide(&lanes(&[Connected, Failed, Succeeded, NotStarted])),
+            Decision::Wait
+        ));
+        assert!(matches!(
+            decide(&lanes(&[Failed, Failed, Failed, Failed])),
+            Decision::AllFailed
+        ));
+        assert!(matches!(
+            decide(&lanes(&[Failed, Working, NotStarted, NotStarted])),
+            Decision::Wait
+        ));
     }
 
     #[test]
@@ -1584,11 +1873,17 @@ mod tests {
         let at = |states: &[LaneState], next| start_time(&lanes(states), next, last, stagger);
         assert!(at(&[NotStarted; 4], 0).unwrap() <= Instant::now());
         // Still connecting: the next one starts after the stagger delay.
-        assert_eq!(at(&[Working, NotStarted, NotStarted, NotStarted], 1), Some(last + stagger));
+        assert_eq!(
+            at(&[Working, NotStarted, NotStarted, NotStarted], 1),
+            Some(last + stagger)
+        );
         // The previous one failed: start now.
         assert!(at(&[Working, Failed, NotStarted, NotStarted], 2).unwrap() <= Instant::now());
         // A connected one is waited for.
-        assert_eq!(at(&[Connected, NotStarted, NotStarted, NotStarted], 1), None);
+        assert_eq!(
+            at(&[Connected, NotStarted, NotStarted, NotStarted], 1),
+            None
+        );
         assert_eq!(at(&[Failed, Failed, Failed, Failed], 4), None);
     }
 
@@ -1596,7 +1891,10 @@ mod tests {
     fn consent_waits_for_earlier_lanes() {
         assert!(gate_open(&lanes(&[Failed, Working, AwaitingConsent]), 2));
         assert!(!gate_open(&lanes(&[Failed, Connected, AwaitingConsent]), 2));
-        assert!(!gate_open(&lanes(&[AwaitingConsent, Working, AwaitingConsent]), 2));
+        assert!(!gate_open(
+            &lanes(&[AwaitingConsent, Working, AwaitingConsent]),
+            2
+        ));
         assert!(!gate_open(&lanes(&[Succeeded, Failed, AwaitingConsent]), 2));
     }
 }

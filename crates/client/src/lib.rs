@@ -50,9 +50,7 @@ pub use consent::{
     AllowAll, Consent, ConsentDecision, ConsentReason, ConsentRequest, DenyAll, TrustedHosts,
 };
 pub use error::{ConfigError, DiscoverError};
-pub use report::{
-    Failure, InFlight, Note, NoteKind, Observer, Outcome, Report, Step, TraceEntry,
-};
+pub use report::{Failure, InFlight, Note, NoteKind, Observer, Outcome, Report, Step, TraceEntry};
 pub use settings::{ActiveSync, Ews, MailServer, Settings, User};
 
 /// The most redirections one discovery follows: HTTP redirects, `redirectUrl` and `redirectAddr`
@@ -96,8 +94,10 @@ impl Client {
         observer: Option<Arc<dyn Observer>>,
     ) -> Result<Report, DiscoverError> {
         policy::check_mail_domain(address.domain())?;
-        Ok(discovery::Run::new(self, address.clone(), consent, observer)
-            .execute()
-            .await)
+        Ok(
+            discovery::Run::new(self, address.clone(), consent, observer)
+                .execute()
+                .await,
+        )
     }
 }

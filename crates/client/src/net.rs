@@ -149,11 +149,11 @@ impl Net {
         let tls = TlsSetup::new(config)?;
         let provider = TokioConnectionProvider::default();
         let mut builder = match config.dns {
-            DnsServer::System => TokioResolver::builder(provider).map_err(|e| {
-                ConfigError::SystemDns {
+            DnsServer::System => {
+                TokioResolver::builder(provider).map_err(|e| ConfigError::SystemDns {
                     detail: e.to_string(),
-                }
-            })?,
+                })?
+            }
             DnsServer::At(server) => {
                 let mut resolver_config = ResolverConfig::new();
                 resolver_config.add_name_server(NameServerConfig::new(server, Protocol::Udp));
@@ -199,7 +199,11 @@ impl Net {
             tracker.dns(format!("{host}:{port} pinned to {}", pin.address));
             return Ok(vec![pin.address]);
         }
-        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
         tracker.set(Activity::Resolving(host.to_owned()));
@@ -224,7 +228,8 @@ impl Net {
                 _ => {}
             }
         }
-        let addresses: Vec<SocketAddr> = lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect();
+        let addresses: Vec<SocketAddr> =
+            lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect();
         if addresses.is_empty() {
             return Err(Failure::NoRecords {
                 name: host.to_owned(),
@@ -262,7 +267,10 @@ impl Net {
     ) -> Result<HttpResponse, Failure> {
         let url = request.url;
         let host = url.host_str().unwrap_or_default().to_owned();
-        let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let bare_host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let port = url.port_or_known_default().unwrap_or(443);
         let addresses = self.resolve(&bare_host, port, tracker).await?;
         let mut last_error = None;
@@ -287,21 +295,20 @@ impl Net {
         let _ = stream.set_nodelay(true);
         if url.scheme() == "https" {
             tracker.set(Activity::TlsHandshake(address));
-            let server_name = ServerName::try_from(bare_host.clone()).map_err(|_| Failure::Tls {
-                host: bare_host.clone(),
-                diagnosis: format!("{bare_host} cannot be checked against a certificate"),
-                certificate_names: Vec::new(),
-            })?;
-            let (connector, seen) = self.tls.connector();
-            let tls_stream = connector
-                .connect(server_name, stream)
-                .await
-                .map_err(|e| {
-                    let leaf = seen.lock().ok().and_then(|s| s.clone());
-                    tls::diagnose(&bare_host, &address.to_string(), &e, leaf)
+            let server_name =
+                ServerName::try_from(bare_host.clone()).map_err(|_| Failure::Tls {
+                    host: bare_host.clone(),
+                    diagnosis: format!("{bare_host} cannot be checked against a certificate"),
+                    certificate_names: Vec::new(),
                 })?;
+            let (connector, seen) = self.tls.connector();
+            let tls_stream = connector.connect(server_name, stream).await.map_err(|e| {
+                let leaf = seen.lock().ok().and_then(|s| s.clone());
+                tls::diagnose(&bare_host, &address.to_string(), &e, leaf)
+            })?;
             tracker.set(Activity::Waiting(address));
-            self.send(tls_stream, request, &host, address, tracker).await
+            self.send(tls_stream, request, &host, address, tracker)
+                .await
         } else {
             tracker.set(Activity::Waiting(address));
             self.send(stream, request, &host, address, tracker).await
@@ -351,7 +358,10 @@ impl Net {
         let http_request = builder.body(Full::new(body)).map_err(|e| Failure::Http {
             detail: e.to_string(),
         })?;
-        let response = sender.send_request(http_request).await.map_err(http_error)?;
+        let response = sender
+            .send_request(http_request)
+            .await
+            .map_err(http_error)?;
         tracker.set(Activity::Reading(address));
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_BODY)

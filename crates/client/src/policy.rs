@@ -60,12 +60,12 @@ pub fn refuse_host(host: &str) -> Option<String> {
     if is_public_suffix(&host) {
         return Some(format!("{host} is a public suffix, which no one owns"));
     }
-    if let Some(parent) = host.strip_prefix("autodiscover.") {
-        if is_public_suffix(parent) {
-            return Some(format!(
-                "{host} sits directly under the public suffix {parent}: anyone can register it (the 2021 \"Autodiscover leak\")"
-            ));
-        }
+    if let Some(parent) = host.strip_prefix("autodiscover.")
+        && is_public_suffix(parent)
+    {
+        return Some(format!(
+            "{host} sits directly under the public suffix {parent}: anyone can register it (the 2021 \"Autodiscover leak\")"
+        ));
     }
     None
 }

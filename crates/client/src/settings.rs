@@ -209,3 +209,60 @@ fn mail_server(protocol: &ProtocolSettings) -> MailServer {
         domain_required: protocol.domain_required,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use autodisco_proto::pox::{OutlookResponse, RenderOptions};
+    use autodisco_proto::{AccountSettings, Answer, EmailAddress, ServiceProfile};
+
+    use super::*;
+
+    #[test]
+    fn protocol_blocks_land_in_their_sections() {
+        let mut profile = ServiceProfile::default_for_hoster("hoster.example");
+        profile.pop3 = profile.imap.clone();
+        profile.pop3[0].port = 995;
+        let ews = profile.ews.as_mut().unwrap();
+        ews.rpc_http_server = Some("rpc.hoster.example".into());
+        ews.owa_url = Some("https://mail.hoster.example/owa/".into());
+        let answer = Answer::Settings(AccountSettings::new(
+            EmailAddress::parse("jane@customer.example").unwrap(),
+            Arc::new(profile),
+        ));
+        let OutlookResponse::Settings(outlook) =
+            OutlookResponse::from_answer(&answer, &RenderOptions::default())
+        else {
+            panic!("not settings");
+        };
+        let settings = Settings::from_outlook(&outlook);
+        assert_eq!(
+            settings.user.smtp_address.as_deref(),
+            Some("jane@customer.example")
+        );
+        let kinds: Vec<_> = settings
+            .incoming
+            .iter()
+            .map(|s| s.protocol.as_str())
+            .collect();
+        assert_eq!(kinds, ["IMAP", "POP3"]);
+        assert_eq!(settings.incoming[0].security, "tls");
+        assert_eq!(settings.incoming[1].port, Some(995));
+        assert!(settings.outgoing.iter().all(|s| s.protocol == "SMTP"));
+        assert!(settings.outgoing.iter().any(|s| s.security == "starttls"));
+        let ews = settings.ews.as_ref().unwrap();
+        assert_eq!(
+            ews.outlook_anywhere_server.as_deref(),
+            Some("rpc.hoster.example")
+        );
+        assert_eq!(
+            ews.web_mail_url.as_deref(),
+            Some("https://mail.hoster.example/owa/")
+        );
+        assert!(ews.url.as_deref().unwrap().ends_with("/EWS/Exchange.asmx"));
+        assert!(settings.free_busy_url.is_some());
+        assert!(settings.out_of_office_url.is_some());
+        assert_eq!(settings.activesync, ActiveSync::NotAsked);
+    }
+}

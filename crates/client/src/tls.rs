@@ -42,21 +42,20 @@ impl TlsSetup {
                 return Err(ConfigError::CaEmpty);
             }
             for certificate in certificates {
-                roots
-                    .add(certificate)
-                    .map_err(|e| ConfigError::CaRefused {
-                        detail: e.to_string(),
-                    })?;
+                roots.add(certificate).map_err(|e| ConfigError::CaRefused {
+                    detail: e.to_string(),
+                })?;
             }
         }
         if roots.is_empty() {
             return Err(ConfigError::NoRoots);
         }
-        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| ConfigError::CaRefused {
-                detail: e.to_string(),
-            })?;
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| ConfigError::CaRefused {
+                    detail: e.to_string(),
+                })?;
         Ok(Self { provider, verifier })
     }
 
@@ -144,7 +143,12 @@ fn certificate_names(certificate: &CertificateDer<'_>) -> Vec<String> {
 }
 
 /// Turns a failed handshake into a [`Failure::Tls`] with a diagnosis in words.
-pub(crate) fn diagnose(host: &str, address: &str, error: &std::io::Error, leaf: Option<Leaf>) -> Failure {
+pub(crate) fn diagnose(
+    host: &str,
+    address: &str,
+    error: &std::io::Error,
+    leaf: Option<Leaf>,
+) -> Failure {
     let names = leaf.map(|l| l.names).unwrap_or_default();
     let covers = || describe_names(&names);
     let tls_error = error
@@ -154,7 +158,9 @@ pub(crate) fn diagnose(host: &str, address: &str, error: &std::io::Error, leaf: 
         Some(rustls::Error::InvalidCertificate(problem)) => match problem {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 if names.is_empty() {
-                    format!("the certificate of {host} does not cover that name (it names no DNS name at all)")
+                    format!(
+                        "the certificate of {host} does not cover that name (it names no DNS name at all)"
+                    )
                 } else {
                     format!("the certificate of {host} covers only {}", covers())
                 }
@@ -173,7 +179,10 @@ pub(crate) fn diagnose(host: &str, address: &str, error: &std::io::Error, leaf: 
                 format!("the certificate of {host} (for {}) expired{when}", covers())
             }
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                format!("the certificate of {host} (for {}) is not valid yet", covers())
+                format!(
+                    "the certificate of {host} (for {}) is not valid yet",
+                    covers()
+                )
             }
             CertificateError::Revoked => format!("the certificate of {host} is revoked"),
             CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
@@ -182,7 +191,9 @@ pub(crate) fn diagnose(host: &str, address: &str, error: &std::io::Error, leaf: 
             other => format!("the certificate of {host} is not acceptable: {other:?}"),
         },
         Some(rustls::Error::AlertReceived(alert)) => {
-            format!("the server at {address} refused the TLS handshake for {host} (alert {alert:?})")
+            format!(
+                "the server at {address} refused the TLS handshake for {host} (alert {alert:?})"
+            )
         }
         Some(rustls::Error::InvalidMessage(_)) => {
             format!("the server at {address} does not speak TLS (plain HTTP on the HTTPS port?)")
@@ -243,9 +254,14 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(date(UnixTime::since_unix_epoch(std::time::Duration::ZERO)), "1970-01-01");
         assert_eq!(
-            date(UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_700_000_000))),
+            date(UnixTime::since_unix_epoch(std::time::Duration::ZERO)),
+            "1970-01-01"
+        );
+        assert_eq!(
+            date(UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                1_700_000_000
+            ))),
             "2023-11-14"
         );
     }

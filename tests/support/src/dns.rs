@@ -34,8 +34,8 @@ pub struct Zone {
 impl Zone {
     /// An empty zone (with its SOA) for `origin`, such as `customer.example`.
     pub fn new(origin: &str) -> Self {
-        let origin = Name::from_ascii(format!("{}.", origin.trim_end_matches('.')))
-            .expect("zone origin");
+        let origin =
+            Name::from_ascii(format!("{}.", origin.trim_end_matches('.'))).expect("zone origin");
         let soa = SOA::new(
             Name::from_ascii("ns.test.").expect("mname"),
             Name::from_ascii("hostmaster.test.").expect("rname"),

@@ -233,10 +233,7 @@ async fn handle(
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    recorded
-        .lock()
-        .expect("requests lock")
-        .push(record.clone());
+    recorded.lock().expect("requests lock").push(record.clone());
     let reply = responder(&record);
     Ok(match reply {
         Reply::Respond {
@@ -248,7 +245,9 @@ async fn handle(
             for (name, value) in headers {
                 response = response.header(name, value);
             }
-            response.body(Full::new(Bytes::from(body))).expect("response")
+            response
+                .body(Full::new(Bytes::from(body)))
+                .expect("response")
         }
         Reply::Forward(upstream) => forward(upstream, parts, body).await,
     })
