@@ -225,46 +225,8 @@ impl TestServer {
     /// Starts a server whose config text is `extra` appended to the generated base (listeners,
     /// database, certificates). `extra` may define profiles.
     pub async fn start(backend: Backend, extra: &str) -> Self {
-        let folder = tempfile::tempdir().expect("temp folder");
-        let database = TestDatabase::create(backend, folder.path()).await;
-        let ca = TestCa::new();
-        ca.issue(&[SERVICE_HOST])
-            .write_combined(&folder.path().join("service.pem"));
-        let certs = folder.path().join("certs");
-        std::fs::create_dir(&certs).expect("certs folder");
-        ca.issue(&["autodiscover.direct.example"])
-            .write_combined(&certs.join("autodiscover.direct.example.pem"));
-        let text = format!(
-            "hoster = \"{HOSTER}\"\ndatabase = \"{}\"\n\n[http]\nlisten = [\"127.0.0.1:0\"]\n\n[https]\nlisten = [\"127.0.0.1:0\"]\ncert = \"service.pem\"\nkey = \"service.pem\"\ncerts_dir = \"certs\"\n\n[directory]\npoll_interval_ms = 1000\n\n{extra}",
-            database.url
-        );
-        let config_path = folder.path().join("autodisco.toml");
-        std::fs::write(&config_path, text).expect("write config");
-        let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
-        let store = Store::connect(&config.database)
-            .await
-            .expect("open directory");
-        autodisco_server::bootstrap::prepare_directory(&config, &store)
-            .await
-            .expect("prepare directory");
-        let directory = LiveDirectory::load(store.clone())
-            .await
-            .expect("load directory");
-        let refresher = directory.spawn_refresher(config.directory_poll);
-        let server = RunningServer::start(&config, directory.clone())
-            .await
-            .expect("start server");
-        Self {
-            ca,
-            server,
-            directory,
-            store,
-            config_path,
-            config,
-            refresher,
-            _database: database,
-            _folder: folder,
-        }
+        let any_port = "127.0.0.1:0".parse().expect("loopback address");
+        Self::start_on(backend, extra, any_port, any_port).await
     }
 
     /// The HTTPS service's address.
