@@ -261,6 +261,18 @@ async fn directory_passwords_set_with_the_cli(backend: Backend) {
     let output = server.cli(&["user", "passwd", "--remove", "jane@customer.example"], "");
     assert!(output.status.success());
     assert_eq!(server.store.password_hash(&jane).await.unwrap(), None);
+
+    // Removing the domain removes its passwords: adding it again revives none.
+    let output = server.cli(&["user", "passwd", "jane@customer.example"], "again\n");
+    assert!(output.status.success());
+    let customer = autodisco_proto::Domain::parse("customer.example").unwrap();
+    server
+        .store
+        .remove_domain(&customer, autodisco_directory::DomainRemoval::Cascade)
+        .await
+        .unwrap();
+    server.store.add_domain(&customer, "default").await.unwrap();
+    assert_eq!(server.store.password_hash(&jane).await.unwrap(), None);
     server.stop().await;
 }
 

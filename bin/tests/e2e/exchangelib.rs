@@ -38,6 +38,11 @@ fn discover(
         .arg(&script)
         .args(&args)
         .env("REQUESTS_CA_BUNDLE", ca)
+        // exchangelib keeps an autodiscover cache in the temp folder: one per test run.
+        .env(
+            "TMPDIR",
+            ca.parent().expect("the CA file is in the test's folder"),
+        )
         .env_remove("HTTPS_PROXY")
         .env_remove("https_proxy")
         .env_remove("HTTP_PROXY")
@@ -54,6 +59,44 @@ fn discover(
         .unwrap_or_else(|e| panic!("{e}: {stdout}\n--- stderr\n{stderr}"))
 }
 
+/// Relays DNS over UDP from `listen` (port 53, where `/etc/resolv.conf` can point) to the test
+/// DNS server, which picks its own port. Each query gets its own upstream socket.
+async fn relay_udp_dns(
+    listen: std::net::SocketAddr,
+    upstream: std::net::SocketAddr,
+) -> tokio::task::JoinHandle<()> {
+    let socket = std::sync::Arc::new(
+        tokio::net::UdpSocket::bind(listen)
+            .await
+            .expect("bind port 53 (needs root)"),
+    );
+    tokio::spawn(async move {
+        let mut buffer = vec![0u8; 4096];
+        loop {
+            let Ok((length, client)) = socket.recv_from(&mut buffer).await else {
+                return;
+            };
+            let query = buffer[..length].to_vec();
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                let Ok(relay) = tokio::net::UdpSocket::bind((upstream.ip(), 0)).await else {
+                    return;
+                };
+                if relay.send_to(&query, upstream).await.is_err() {
+                    return;
+                }
+                let mut answer = vec![0u8; 4096];
+                if let Ok(Ok(length)) =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), relay.recv(&mut answer))
+                        .await
+                {
+                    let _ = socket.send_to(&answer[..length], client).await;
+                }
+            });
+        }
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchangelib_discovers_through_the_redirect_site_and_srv() {
     let Some(python) = std::env::var_os("AUTODISCO_EXCHANGELIB_PYTHON") else {
@@ -66,15 +109,17 @@ async fn exchangelib_discovers_through_the_redirect_site_and_srv() {
     for top in ["auth = \"none\"", "auth = \"basic\""] {
         let block = LoopbackBlock::claim();
         let (https, redirect) = (block.v4(1), block.v4(2));
-        let _dns = TestDns::start(
+        let dns = TestDns::start(
             block.ip(53),
             vec![
                 Zone::new("hoster.example")
                     .a("autodiscover", https)
                     .a("autodiscoverredirect", redirect),
-                // Found through the customer's CNAME to the redirect site.
-                Zone::new("customer.example")
-                    .cname("autodiscover", "autodiscoverredirect.hoster.example."),
+                // Found through the redirect site. In production this is the customer's CNAME
+                // to autodiscoverredirect.hoster.example; the test DNS is authoritative only and
+                // does not chase a CNAME into another zone, so it answers with the address a
+                // recursive resolver would.
+                Zone::new("customer.example").a("autodiscover", redirect),
                 // Found through SRV only.
                 Zone::new("srv.example").srv(
                     "_autodiscover._tcp",
@@ -86,6 +131,7 @@ async fn exchangelib_discovers_through_the_redirect_site_and_srv() {
             ],
         )
         .await;
+        let relay = relay_udp_dns(block.addr(53, 53), dns.address()).await;
         let server =
             AuthServer::start_on(Backend::Sqlite, top, block.addr(2, 80), block.addr(1, 443)).await;
         server
@@ -133,5 +179,6 @@ async fn exchangelib_discovers_through_the_redirect_site_and_srv() {
             assert_eq!(found["autodiscover_smtp_address"], address, "{found}");
         }
         server.stop().await;
+        relay.abort();
     }
 }

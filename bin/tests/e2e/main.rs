@@ -9,6 +9,9 @@
 //! - `exchangelib`: the Python EWS library, unmodified, discovers via the redirect site and SRV.
 //! - `soap`: SOAP Autodiscover, `X-SOAP-Enabled` everywhere, one profile change in every dialect.
 //! - `v2`: Autodiscover v2 JSON, query and path forms, errors.
+//! - `probe`: `autodisco probe` against the seed on loopback (DNS, redirect site, HTTPS service):
+//!   step 3 with consent, refusal without it, redirectAddr, redirectUrl, loops, 10 hops, SRV.
+//! - `probe_safety`: credentials only where allowed, certificate diagnosis, a blackholed root.
 //! - `redirect`: the plain-HTTP redirect site, whitelisted and hostile paths and hosts.
 //! - `hostile`: hostile XML and bodies get the protocol's error, and the server keeps answering.
 //! - `live`: a domain added with the CLI while the server runs is answered within 2 seconds.
@@ -35,17 +38,19 @@ macro_rules! on_both_backends {
 
 mod auth;
 mod autoconfig;
-mod exchangelib;
 mod consistency;
+mod exchangelib;
 mod hostile;
 mod live;
 mod mobileconfig;
 mod pacc;
 mod pox;
+mod probe;
+mod probe_safety;
 mod redirect;
 mod shutdown;
-mod soap;
 mod signals;
+mod soap;
 mod tls;
 mod v2;
 

@@ -54,7 +54,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
                 BodyError::TooLarge => "body-too-large",
                 BodyError::Incomplete => "body-incomplete",
             };
-            return fault(SoapVersion::Soap11, outcome);
+            return fault(SoapVersion::Soap11, SoapFault::invalid_envelope(), outcome);
         }
     };
     let request = match soap::parse_request(&body) {
@@ -76,7 +76,15 @@ pub async fn handle(state: AppState, request: Request) -> Response {
                     )),
                     RequestLog::new("soap", "invalid-request", None),
                 ),
-                None => fault(error.version(), "fault"),
+                None => {
+                    let reason = match error {
+                        soap::SoapRequestError::UnknownOperation { .. } => {
+                            SoapFault::action_not_supported()
+                        }
+                        _ => SoapFault::invalid_envelope(),
+                    };
+                    fault(error.version(), reason, "fault")
+                }
             };
         }
     };
@@ -170,12 +178,7 @@ fn soap_response(version: SoapVersion, body: SoapResponseBody, log: RequestLog) 
     response
 }
 
-fn fault(version: SoapVersion, outcome: &'static str) -> Response {
-    let fault = if outcome == "fault" {
-        SoapFault::action_not_supported()
-    } else {
-        SoapFault::invalid_envelope()
-    };
+fn fault(version: SoapVersion, fault: SoapFault, outcome: &'static str) -> Response {
     soap_response(
         version,
         SoapResponseBody::Fault(fault),
