@@ -111,6 +111,21 @@ impl Snapshot {
         (!primary.is_suspended()).then_some((primary, Some(entry.index())))
     }
 
+    /// The primary domain and the profile answering for `domain` (itself or, for an alias, its
+    /// primary), when it is hosted and active: what domain-level documents (autoconfig without an
+    /// address, PACC, SOAP `GetDomainSettings`) are rendered from.
+    pub fn domain_profile(&self, domain: &Domain) -> Option<(Domain, Arc<ServiceProfile>)> {
+        let (primary_entry, alias_target) = self.active_primary_of(domain)?;
+        let primary = match alias_target {
+            None => domain.clone(),
+            Some(index) => Domain::parse(self.domains.name(index)).ok()?,
+        };
+        Some((
+            primary,
+            self.profiles[primary_entry.index() as usize].1.clone(),
+        ))
+    }
+
     /// The answer for `address`:
     ///
     /// - unknown or suspended domain (or an alias of a suspended primary): [`Answer::NotHosted`];

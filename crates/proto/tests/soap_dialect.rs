@@ -370,7 +370,7 @@ fn golden_answers() {
         SoapVersion::Soap11,
         SoapResponseBody::GetDomainSettings(GetDomainSettingsResponse::new(vec![
             settings::domain_response(
-                Some(&account()),
+                Some((account().address.domain(), &account().profile)),
                 &["ExternalEwsUrl".to_owned(), "ExternalEwsVersion".to_owned()],
             ),
             settings::domain_response(None, &["ExternalEwsUrl".to_owned()]),

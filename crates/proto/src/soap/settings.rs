@@ -21,7 +21,6 @@
 //! | `MapiHttpEnabled` | whether `mapi_http` is set |
 //! | `ExternalActiveSyncUrl`, `InternalActiveSyncUrl` | `activesync_url` (autodisco's names: the schema has none for ActiveSync) |
 
-use crate::address::EmailAddress;
 use crate::answer::{AccountSettings, Answer};
 use crate::pox::ProtocolSettings;
 use crate::profile::MailServer;
@@ -288,8 +287,11 @@ fn user_setting(name: &str, account: &AccountSettings) -> Option<SettingValue> {
 
 /// The `DomainResponse` for a domain, given the settings of an account in it (`None` when the
 /// domain is not hosted).
-pub fn domain_response(account: Option<&AccountSettings>, requested: &[String]) -> DomainResponse {
-    let Some(account) = account else {
+pub fn domain_response(
+    hosted: Option<(&crate::address::Domain, &crate::profile::ServiceProfile)>,
+    requested: &[String],
+) -> DomainResponse {
+    let Some((domain, profile)) = hosted else {
         return DomainResponse::error(SoapErrorCode::InvalidDomain);
     };
     let mut response = DomainResponse::error(SoapErrorCode::NoError);
@@ -301,7 +303,13 @@ pub fn domain_response(account: Option<&AccountSettings>, requested: &[String]) 
             continue;
         };
         let value = match name {
-            "ExternalEwsUrl" => account.profile.ews.as_ref().map(|e| account.url(&e.url)),
+            // A domain has no mailbox: only %EMAILDOMAIN% can be filled in, and a URL that needs
+            // a mailbox is not available at domain level.
+            "ExternalEwsUrl" => profile
+                .ews
+                .as_ref()
+                .map(|e| e.url.replace("%EMAILDOMAIN%", domain.as_str()))
+                .filter(|url| !url.contains("%EMAIL")),
             _ => Some(ServerVersionInfo::autodisco().build()),
         };
         match value {
@@ -321,17 +329,12 @@ pub fn domain_response(account: Option<&AccountSettings>, requested: &[String]) 
     response
 }
 
-/// The address under which a domain's settings are looked up: a local part no mailbox uses,
-/// so the answer is the domain's own and no user override applies.
-pub fn domain_probe_address(domain: &crate::address::Domain) -> Option<EmailAddress> {
-    EmailAddress::from_parts("autodisco.domain-settings", domain.clone()).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::address::EmailAddress;
     use crate::profile::ServiceProfile;
 
     fn account() -> AccountSettings {
@@ -403,7 +406,7 @@ mod tests {
     fn domain_settings() {
         let account = account();
         let response = domain_response(
-            Some(&account),
+            Some((account.address.domain(), &account.profile)),
             &[
                 "ExternalEwsUrl".into(),
                 "ExternalEwsVersion".into(),

@@ -14,11 +14,9 @@
 //! A domain autodisco does not host, or a mailbox served elsewhere (a redirectUrl override), is a
 //! 404: Thunderbird then tries its next source.
 
-use std::sync::Arc;
-
 use autodisco_directory::Snapshot;
 use autodisco_proto::autoconfig::{self, ClientConfig};
-use autodisco_proto::{Answer, Domain, EmailAddress, ServiceProfile};
+use autodisco_proto::{Answer, Domain, EmailAddress};
 use axum::extract::{Query, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
@@ -68,7 +66,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
             else {
                 return status(StatusCode::NOT_FOUND, "unknown-host", None);
             };
-            match hosted_profile(&snapshot, &requested) {
+            match snapshot.domain_profile(&requested) {
                 Some((primary, profile)) => (
                     ClientConfig::for_domain(&profile, &primary, &requested),
                     primary.to_string(),
@@ -124,20 +122,6 @@ pub(crate) fn settings_following_redirects(
             _ => None,
         },
         Answer::RedirectUrl(_) | Answer::NotHosted => None,
-    }
-}
-
-/// The primary domain and profile answering for `domain`, when it is hosted (directly or as an
-/// alias). Looked up through a placeholder mailbox no override can meaningfully name, so the
-/// result is the domain's own answer.
-pub(crate) fn hosted_profile(
-    snapshot: &Snapshot,
-    domain: &Domain,
-) -> Option<(Domain, Arc<ServiceProfile>)> {
-    let probe = EmailAddress::from_parts("%EMAILLOCALPART%", domain.clone()).ok()?;
-    match snapshot.resolve(&probe) {
-        Answer::Settings(settings) => Some((settings.address.domain().clone(), settings.profile)),
-        _ => None,
     }
 }
 

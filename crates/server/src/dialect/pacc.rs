@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 
-use crate::dialect::autoconfig::{hosted_profile, method_not_allowed, request_host, with_log};
+use crate::dialect::autoconfig::{method_not_allowed, request_host, with_log};
 use crate::state::AppState;
 
 const DIALECT: &str = "pacc";
@@ -27,7 +27,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
         return empty(StatusCode::NOT_FOUND, "unknown-host", None);
     };
     let snapshot = state.directory.snapshot();
-    let Some((primary, profile)) = hosted_profile(&snapshot, &customer) else {
+    let Some((primary, profile)) = snapshot.domain_profile(&customer) else {
         return empty(
             StatusCode::NOT_FOUND,
             "not-hosted",

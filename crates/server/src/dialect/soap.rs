@@ -6,7 +6,7 @@
 //! or that names no operation autodisco offers, gets a SOAP fault (HTTP 500 in SOAP 1.1, 400 in
 //! SOAP 1.2, as each version's HTTP binding wants for a sender fault).
 
-use autodisco_proto::soap::settings::{self, domain_probe_address};
+use autodisco_proto::soap::settings;
 use autodisco_proto::soap::{
     self, GetDomainSettingsResponse, GetUserSettingsResponse, Operation, SoapErrorCode, SoapFault,
     SoapRequestBody, SoapResponse, SoapResponseBody, SoapVersion,
@@ -126,18 +126,17 @@ pub async fn handle(state: AppState, request: Request) -> Response {
                 .domains
                 .iter()
                 .map(|name| {
-                    let answer = Domain::parse(name)
-                        .ok()
-                        .and_then(|domain| domain_probe_address(&domain))
-                        .map(|probe| snapshot.resolve(&probe));
+                    let domain = Domain::parse(name).ok();
                     if log_domain.is_none() {
-                        log_domain = Domain::parse(name).ok().map(|d| d.to_string());
+                        log_domain = domain.as_ref().map(ToString::to_string);
                     }
-                    let account = match &answer {
-                        Some(Answer::Settings(account)) => Some(account),
-                        _ => None,
-                    };
-                    settings::domain_response(account, &domains.settings)
+                    let hosted = domain.and_then(|domain| snapshot.domain_profile(&domain));
+                    settings::domain_response(
+                        hosted
+                            .as_ref()
+                            .map(|(primary, profile)| (primary, profile.as_ref())),
+                        &domains.settings,
+                    )
                 })
                 .collect();
             soap_response(
