@@ -48,45 +48,43 @@ async fn soap_enabled(mut response: Response) -> Response {
     response
 }
 
+/// A POST-only endpoint behind the configured authentication: other methods get 405, missing
+/// or wrong credentials the authenticator's challenge.
+async fn authenticated_post<F, Fut>(
+    state: AppState,
+    request: Request,
+    dialect: &'static str,
+    handle: F,
+) -> Response
+where
+    F: FnOnce(AppState, Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    if request.method() != Method::POST {
+        return method_not_allowed(dialect);
+    }
+    let denied = auth::require(
+        &state.auth,
+        request.headers(),
+        auth::peer_ip(&request),
+        dialect,
+    )
+    .await;
+    match denied {
+        Some(denied) => denied,
+        None => handle(state, request).await,
+    }
+}
+
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let path = request.uri().path();
     if path.eq_ignore_ascii_case(POX_PATH) {
-        return match *request.method() {
-            Method::POST => {
-                if let Some(denied) = auth::require(
-                    &state.auth,
-                    request.headers(),
-                    auth::peer_ip(&request),
-                    "pox",
-                )
-                .await
-                {
-                    return denied;
-                }
-                dialect::pox::handle(state, request).await
-            }
-            // Thunderbird and the EWS libraries probe with GET and rely on a non-2xx answer;
-            // POX itself is POST only ([MS-OXDSCLI] 2.2.3).
-            _ => method_not_allowed("pox"),
-        };
+        // Thunderbird and the EWS libraries probe with GET and rely on a non-2xx answer; POX
+        // itself is POST only ([MS-OXDSCLI] 2.2.3).
+        return authenticated_post(state, request, "pox", dialect::pox::handle).await;
     }
     if dialect::soap::is_soap_path(path) {
-        return match *request.method() {
-            Method::POST => {
-                if let Some(denied) = auth::require(
-                    &state.auth,
-                    request.headers(),
-                    auth::peer_ip(&request),
-                    "soap",
-                )
-                .await
-                {
-                    return denied;
-                }
-                dialect::soap::handle(state, request).await
-            }
-            _ => method_not_allowed("soap"),
-        };
+        return authenticated_post(state, request, "soap", dialect::soap::handle).await;
     }
     if dialect::v2::is_v2_path(path) {
         return match *request.method() {
