@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use autodisco_client::{
-    ActiveSync, Client, ClientConfig, Consent, ConsentDecision, ConsentRequest, Credentials,
-    DnsServer, InFlight, MailServer, NoteKind, Observer, Outcome, Pin, Report, Settings,
-    TraceEntry, TrustedHosts,
+    ActiveSync, Client, ClientConfig, Comparison, Consent, ConsentDecision, ConsentRequest,
+    Credentials, Dialect, DnsServer, InFlight, MailServer, NoteKind, Observer, Outcome, Pin,
+    Report, Settings, TraceEntry, TrustedHosts,
 };
 use autodisco_proto::EmailAddress;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 /// The environment variable the password is read from.
 pub(crate) const PASSWORD_ENV: &str = "AUTODISCO_PASSWORD";
@@ -80,6 +80,38 @@ pub(crate) struct ProbeArgs {
     /// Do not ask the ActiveSync (mobilesync) question after finding the settings.
     #[arg(long)]
     no_activesync: bool,
+
+    /// How to ask: pox (Outlook), soap (the EWS libraries), json (Autodiscover v2, current
+    /// Outlook), autoconfig (Thunderbird, with the MX path), or all of them compared.
+    #[arg(long, value_enum, default_value_t = DialectArg::Pox)]
+    dialect: DialectArg,
+}
+
+/// The values of `--dialect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DialectArg {
+    /// Outlook's POX AutoDiscover (autodiscover.xml).
+    Pox,
+    /// SOAP GetUserSettings (autodiscover.svc), as the EWS libraries ask.
+    Soap,
+    /// Autodiscover v2 JSON (autodiscover.json), then POX at the AutodiscoverV1 URL.
+    Json,
+    /// Mozilla autoconfig (config-v1.1.xml), as Thunderbird asks, with the MX path.
+    Autoconfig,
+    /// Every dialect at once, side by side, with their disagreements.
+    All,
+}
+
+impl DialectArg {
+    fn dialect(self) -> Option<Dialect> {
+        match self {
+            Self::Pox => Some(Dialect::Pox),
+            Self::Soap => Some(Dialect::Soap),
+            Self::Json => Some(Dialect::Json),
+            Self::Autoconfig => Some(Dialect::Autoconfig),
+            Self::All => None,
+        }
+    }
 }
 
 const PROBE_AFTER_HELP: &str = "\
@@ -88,11 +120,21 @@ Candidates, in Outlook's order: 1. POST https://DOMAIN/autodiscover/autodiscover
 (needs consent), 4. DNS SRV _autodiscover._tcp.DOMAIN (needs consent). They start staggered;
 the result follows that priority.
 
+Dialects (--dialect): pox as above. soap: POST GetUserSettings to the same candidates at
+/autodiscover/autodiscover.svc (the step-3 redirect gives the host). json: GET
+/autodiscover/autodiscover.json?Email=ADDRESS&Protocol=AutodiscoverV1 (and EWS) at
+https://DOMAIN, then https://autodiscover.DOMAIN; then the POX request to the AutodiscoverV1
+URL. autoconfig: https://autoconfig.DOMAIN/mail/config-v1.1.xml, then
+https://DOMAIN/.well-known/autoconfig/mail/config-v1.1.xml, the same over http://, then
+autoconfig.MXBASE from the MX record; never with credentials. all: every dialect at once,
+side by side, and where they disagree.
+
 Consent: on a terminal you are asked (y = this time, a = always for this host, saved in the
 trust file; AUTODISCO_TRUST_FILE overrides its location). Without a terminal, redirects that
 need consent are refused unless --yes or --trust HOST allows them.
 
-Exit codes: 0 settings found, 1 not found, 2 usage or configuration error.";
+Exit codes: 0 settings found (with all: by any dialect), 1 not found, 2 usage or configuration
+error.";
 
 /// Runs the probe and maps the outcome to the exit code.
 pub(crate) async fn run(args: ProbeArgs) -> ExitCode {
@@ -141,6 +183,8 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<bool> {
     let client = Client::new(config).context("cannot set up the probe")?;
     let progress = Arc::new(Progress::new(std::io::stderr().is_terminal() && !args.json));
     let consent = CliConsent {
+        allowed: Mutex::new(BTreeSet::new()),
+        prompting: Mutex::new(()),
         yes: args.yes,
         trusted: TrustedHosts::new(&args.trust),
         trust_file: TrustFile::locate(),
@@ -148,12 +192,26 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<bool> {
         progress: progress.clone(),
     };
     let ticker = progress.clone().spawn_ticker();
+    let observer = Some(progress.clone() as Arc<dyn Observer>);
+    let Some(dialect) = args.dialect.dialect() else {
+        let result = client
+            .discover_all(&address, Arc::new(consent), observer)
+            .await;
+        ticker.abort();
+        progress.clear();
+        let comparison = result.context("the address cannot be probed")?;
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            serde_json::to_writer_pretty(&mut out, &comparison)
+                .context("cannot write the report")?;
+            writeln!(out)?;
+        } else {
+            print_comparison(&mut out, &comparison, args.dns)?;
+        }
+        return Ok(comparison.found());
+    };
     let result = client
-        .discover(
-            &address,
-            Arc::new(consent),
-            Some(progress.clone() as Arc<dyn Observer>),
-        )
+        .discover_in(dialect, &address, Arc::new(consent), observer)
         .await;
     ticker.abort();
     progress.clear();
@@ -274,6 +332,11 @@ impl TrustFile {
 
 /// Consent from flags, the trust file, or a prompt on the terminal.
 struct CliConsent {
+    /// Hosts allowed "this time" at the prompt: with `--dialect all`, every dialect's
+    /// discovery is one probe, asked once.
+    allowed: Mutex<BTreeSet<String>>,
+    /// One prompt at a time, also across concurrent dialects.
+    prompting: Mutex<()>,
     yes: bool,
     trusted: TrustedHosts,
     trust_file: TrustFile,
@@ -306,9 +369,24 @@ impl Consent for CliConsent {
                 ),
             };
         }
+        let _turn = self.prompting.lock().unwrap_or_else(|e| e.into_inner());
+        let host = autodisco_client::consent::normalise_host(&request.host);
+        if self
+            .allowed
+            .lock()
+            .map(|a| a.contains(&host))
+            .unwrap_or(false)
+        {
+            return allow("yes at the prompt, earlier in this probe".to_owned());
+        }
         self.progress.pause(true);
         let decision = self.prompt(request);
         self.progress.pause(false);
+        if matches!(decision, ConsentDecision::Allow { .. })
+            && let Ok(mut allowed) = self.allowed.lock()
+        {
+            allowed.insert(host);
+        }
         decision
     }
 }
@@ -465,7 +543,15 @@ fn print_report(
     let resolver = dns.map_or("the system's resolver".to_owned(), |d| {
         format!("DNS server {d}")
     });
-    writeln!(out, "Probing {} (names from {resolver})", report.address)?;
+    let dialect = match report.dialect {
+        Dialect::Pox => String::new(),
+        other => format!(" in the {other} dialect"),
+    };
+    writeln!(
+        out,
+        "Probing {}{dialect} (names from {resolver})",
+        report.address
+    )?;
     writeln!(out)?;
     writeln!(out, "Trace")?;
     // In the order the steps started (the report keeps the order they finished), with a line
@@ -495,15 +581,61 @@ fn print_report(
     Ok(())
 }
 
+/// Every dialect's report, then their answers side by side and where they disagree.
+fn print_comparison(
+    out: &mut impl Write,
+    comparison: &Comparison,
+    dns: Option<SocketAddr>,
+) -> std::io::Result<()> {
+    for report in &comparison.reports {
+        writeln!(out, "=== {} ===", report.dialect)?;
+        print_report(out, report, dns)?;
+        writeln!(out)?;
+    }
+    writeln!(out, "Side by side")?;
+    let rows = autodisco_client::dialect::compared(&Settings::default());
+    for (index, (name, _)) in rows.iter().enumerate() {
+        writeln!(out, "  {name}")?;
+        for report in &comparison.reports {
+            let value = match &report.settings {
+                Some(settings) => autodisco_client::dialect::compared(settings)
+                    .swap_remove(index)
+                    .1
+                    .unwrap_or_else(|| "(none)".to_owned()),
+                None => "(not found)".to_owned(),
+            };
+            writeln!(out, "    {:<11}{value}", report.dialect.as_str())?;
+        }
+    }
+    writeln!(out)?;
+    if comparison.disagreements.is_empty() {
+        writeln!(out, "No disagreements.")?;
+    } else {
+        writeln!(out, "Disagreements")?;
+        for disagreement in &comparison.disagreements {
+            writeln!(out, "  ✗ {}", disagreement.text)?;
+        }
+    }
+    writeln!(out)?;
+    let mark = if comparison.found() {
+        "FOUND"
+    } else {
+        "NOT FOUND"
+    };
+    writeln!(out, "{mark}: {}", comparison.conclusion)?;
+    Ok(())
+}
+
 fn print_entry(out: &mut impl Write, entry: &TraceEntry) -> std::io::Result<()> {
     let symbol = match &entry.outcome {
         Outcome::Failed { .. } | Outcome::Consent { allowed: false, .. } => "✗",
         Outcome::Abandoned { .. } => "…",
         _ => "✓",
     };
-    let step = match entry.step.number() {
-        Some(n) => format!("step {n}"),
-        None => "extra ".to_owned(),
+    let step = match (entry.step.number(), entry.step) {
+        (Some(n), _) => format!("step {n}"),
+        (None, autodisco_client::Step::ActiveSync) => "extra ".to_owned(),
+        (None, other) => format!("{:<6}", other.label()),
     };
     writeln!(
         out,

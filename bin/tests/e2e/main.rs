@@ -11,6 +11,8 @@
 //! - `v2`: Autodiscover v2 JSON, query and path forms, errors.
 //! - `probe`: `autodisco probe` against the seed on loopback (DNS, redirect site, HTTPS service):
 //!   step 3 with consent, refusal without it, redirectAddr, redirectUrl, loops, 10 hops, SRV.
+//! - `probe_dialects`: `autodisco probe --dialect` soap, json, autoconfig (with the MX path) and
+//!   all, agreeing and disagreeing.
 //! - `probe_safety`: credentials only where allowed, certificate diagnosis, a blackholed root.
 //! - `redirect`: the plain-HTTP redirect site, whitelisted and hostile paths and hosts.
 //! - `hostile`: hostile XML and bodies get the protocol's error, and the server keeps answering.
@@ -46,6 +48,7 @@ mod mobileconfig;
 mod pacc;
 mod pox;
 mod probe;
+mod probe_dialects;
 mod probe_safety;
 mod redirect;
 mod shutdown;

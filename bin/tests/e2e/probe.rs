@@ -45,6 +45,9 @@ pub(crate) mod host {
     pub(crate) const OTHER_SERVICE: u8 = 20;
     /// `autodiscover.attacker.example`, when started.
     pub(crate) const ATTACKER_SERVICE: u8 = 21;
+    /// `autoconfig.differ.example`: a plain-HTTP server with another autoconfig document,
+    /// when started.
+    pub(crate) const DIFFER_AUTOCONFIG: u8 = 22;
     /// `slow.example`: the blackhole, when started.
     pub(crate) const SLOW_ROOT: u8 = 30;
     /// `wrongcert.example`: nothing listens.
@@ -115,6 +118,9 @@ impl Seed {
                 .a("proxyredirect", v4(host::PROXY_REDIRECT))
                 .a("challenge", v4(host::CHALLENGE))
                 .a("mx", v4(host::SERVICE))
+                .a("mail", v4(host::SERVICE))
+                // The autoconfig MX path: the HTTPS service answers autoconfig.HOSTER.
+                .a("autoconfig", v4(host::SERVICE))
                 .mx("@", 10, "mx.hoster.example"),
             // The seed: the root is the customer's own web site, autodiscover is a CNAME to the
             // hoster's redirect site, and the SRV record names the hoster's service.
@@ -122,7 +128,19 @@ impl Seed {
                 .a("@", v4(host::CUSTOMER_ROOT))
                 .cname("autodiscover", redirect_target)
                 .srv("_autodiscover._tcp", 0, 0, 443, service)
+                // Thunderbird's plain-HTTP autoconfig candidate reaches the redirect site.
+                .cname("autoconfig", redirect_target)
                 .mx("@", 10, "mx.hoster.example"),
+            // Straight at the service: autodiscover.direct.example has a certificate there.
+            Zone::new("direct.example")
+                .a("autodiscover", v4(host::SERVICE))
+                .mx("@", 10, "mx.hoster.example"),
+            // Nothing but MX: only the autoconfig MX path finds settings.
+            Zone::new("mxonly.example").mx("@", 10, "mail.hoster.example"),
+            // POX through the redirect site; autoconfig from a server of its own.
+            Zone::new("differ.example")
+                .cname("autodiscover", redirect_target)
+                .a("autoconfig", v4(host::DIFFER_AUTOCONFIG)),
             Zone::new("business.example")
                 .a("@", v4(host::BUSINESS_ROOT))
                 .cname("autodiscover", redirect_target)
@@ -167,6 +185,9 @@ impl Seed {
             ("slow.example", "default"),
             ("wrongcert.example", "default"),
             ("hosted.example", "default"),
+            ("direct.example", "default"),
+            ("mxonly.example", "default"),
+            ("differ.example", "default"),
         ] {
             store.add_domain(&domain(name), profile).await.unwrap();
         }

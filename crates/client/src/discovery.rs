@@ -1,6 +1,10 @@
 //! The discovery engine: Outlook's four candidates, started staggered and chosen by priority,
 //! then redirects with consent, hop limit and loop detection.
 //!
+//! The SOAP dialect runs the same race with `/autodiscover/autodiscover.svc` and a
+//! `GetUserSettings` body (the step-3 redirect gives only the host); the JSON and autoconfig
+//! dialects are in [`other`].
+//!
 //! # Candidates ([MS-OXDISCO] 3.1.5, in Outlook's order)
 //!
 //! 1. POST `https://DOMAIN/autodiscover/autodiscover.xml` (3.1.5.2)
@@ -42,9 +46,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use autodisco_proto::mobilesync::{MobileSyncAction, MobileSyncRequest, MobileSyncServerType};
-use autodisco_proto::pox::OutlookSettings;
+use autodisco_proto::soap::{SoapErrorCode, SoapResponseBody};
 use autodisco_proto::{
-    EmailAddress, ErrorCode, MobileSyncResponse, OutlookRequest, OutlookResponse,
+    EmailAddress, ErrorCode, MobileSyncResponse, OutlookRequest, OutlookResponse, SoapRequest,
+    SoapResponse,
 };
 use base64::Engine as _;
 use futures_util::StreamExt;
@@ -55,6 +60,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::consent::{Consent, ConsentDecision, ConsentReason, ConsentRequest, normalise_host};
+use crate::dialect::Dialect;
 use crate::net::{Activity, ExchangeLog, HttpRequest, HttpResponse, Tracker};
 use crate::policy;
 use crate::report::{
@@ -63,11 +69,37 @@ use crate::report::{
 use crate::settings::{ActiveSync, Settings};
 use crate::{Client, MAX_REDIRECTIONS};
 
+mod other;
+
 /// The content type every request carries, exactly as Outlook sends it.
 const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
 /// The path of the POX AutoDiscover URL ([MS-OXDISCO] 3.1.5.2).
 const POX_PATH: &str = "/autodiscover/autodiscover.xml";
+
+/// The path of the SOAP Autodiscover service ([MS-OXWSADISC] 3.1).
+const SOAP_PATH: &str = "/autodiscover/autodiscover.svc";
+
+/// The SOAP action of `GetUserSettings`, which the EWS libraries send as `SOAPAction`.
+const SOAP_ACTION: &str =
+    "\"http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings\"";
+
+/// The user settings the SOAP dialect asks for.
+pub(crate) const SOAP_SETTINGS: &[&str] = &[
+    "UserDisplayName",
+    "AutoDiscoverSMTPAddress",
+    "UserDN",
+    "UserDeploymentId",
+    "ExternalEwsUrl",
+    "ExternalEcpUrl",
+    "ExternalUMUrl",
+    "ExternalOABUrl",
+    "ExternalWebClientUrls",
+    "ExternalMailboxServer",
+    "ExternalImap4Connections",
+    "ExternalPop3Connections",
+    "ExternalSmtpConnections",
+];
 
 /// The four candidates, in Outlook's priority.
 const LANES: [Step; 4] = [
@@ -157,7 +189,7 @@ impl LaneHandle<'_> {
 /// What a lane found.
 enum Found {
     Settings {
-        settings: OutlookSettings,
+        settings: Box<Settings>,
         url: Url,
         step: Step,
         hops: usize,
@@ -190,9 +222,9 @@ struct Answer {
     notes: Vec<Note>,
 }
 
-/// What an Outlook POST gave, interpreted.
+/// What an Outlook (or SOAP) POST gave, interpreted.
 enum PostResult {
-    Settings(OutlookSettings),
+    Settings(Box<Settings>),
     RedirectAddr(EmailAddress),
     Follow(Url),
     Failed,
@@ -201,6 +233,7 @@ enum PostResult {
 /// One discovery.
 pub(crate) struct Run<'c> {
     client: &'c Client,
+    dialect: Dialect,
     origin: EmailAddress,
     consent: Arc<dyn Consent>,
     observer: Option<Arc<dyn Observer>>,
@@ -221,6 +254,7 @@ pub(crate) struct Run<'c> {
 impl<'c> Run<'c> {
     pub(crate) fn new(
         client: &'c Client,
+        dialect: Dialect,
         origin: EmailAddress,
         consent: Arc<dyn Consent>,
         observer: Option<Arc<dyn Observer>>,
@@ -228,6 +262,7 @@ impl<'c> Run<'c> {
         let config = client.config();
         Self {
             client,
+            dialect,
             origin,
             consent,
             observer,
@@ -248,6 +283,11 @@ impl<'c> Run<'c> {
 
     /// Runs the discovery to its end.
     pub(crate) async fn execute(self) -> Report {
+        match self.dialect {
+            Dialect::Json => return self.execute_json().await,
+            Dialect::Autoconfig => return self.execute_autoconfig().await,
+            Dialect::Pox | Dialect::Soap => {}
+        }
         let mut address = self.origin.clone();
         let mut hops = 0;
         let mut seen_addresses = vec![address.lookup_key()];
@@ -325,8 +365,8 @@ impl<'c> Run<'c> {
                 hops,
                 credentials_ok,
             }) => {
-                let mut found = Settings::from_outlook(&settings);
-                if self.client.config().ask_activesync {
+                let mut found = *settings;
+                if self.dialect == Dialect::Pox && self.client.config().ask_activesync {
                     found.activesync = self.activesync(&address, &url, credentials_ok).await;
                 }
                 let redirections = match hops {
@@ -369,6 +409,7 @@ impl<'c> Run<'c> {
     ) -> Report {
         Report {
             address: self.origin.to_string(),
+            dialect: self.dialect,
             found,
             final_address: address.to_string(),
             url,
@@ -476,18 +517,18 @@ impl<'c> Run<'c> {
         let domain = address.domain().as_str();
         match step {
             Step::Root => {
-                let url = pox_url(domain)?;
+                let url = self.service_url(domain)?;
                 self.post_chain(address, step, lane, url, trusted, hops)
                     .await
             }
             Step::AutodiscoverHost => {
-                let url = pox_url(&format!("autodiscover.{domain}"))?;
+                let url = self.service_url(&format!("autodiscover.{domain}"))?;
                 self.post_chain(address, step, lane, url, trusted, hops)
                     .await
             }
             Step::HttpRedirect => self.http_redirect(address, hops, lane).await,
             Step::Srv => self.srv(address, hops, lane).await,
-            Step::ActiveSync => None,
+            _ => None,
         }
     }
 
@@ -596,6 +637,13 @@ impl<'c> Run<'c> {
             location: next.to_string(),
         };
         self.record_exchange(address, step, label, started, log, code, outcome, notes);
+        // The EWS libraries use the redirect only for its host: the SOAP service is asked at
+        // the .svc URL there.
+        let mut next = next;
+        if self.dialect == Dialect::Soap {
+            next.set_path(SOAP_PATH);
+            next.set_query(None);
+        }
         if next.scheme() != "https" {
             self.record_failure(
                 address,
@@ -713,7 +761,7 @@ impl<'c> Run<'c> {
             ));
         }
         // The URL carries no port: the record's port is 443 ([MS-OXDISCO] 3.1.5.3).
-        let Some(url) = pox_url(&best.target) else {
+        let Some(url) = self.service_url(&best.target) else {
             let failure = Failure::NoUsableSrv {
                 detail: format!("the target {} is not a host name", best.target),
             };
@@ -852,6 +900,14 @@ impl<'c> Run<'c> {
         }
     }
 
+    /// The service URL on `host` in this run's dialect.
+    fn service_url(&self, host: &str) -> Option<Url> {
+        match self.dialect {
+            Dialect::Soap => soap_url(host),
+            _ => pox_url(host),
+        }
+    }
+
     /// Whether `url` may be asked as the `hops`-th redirection; records why not.
     fn admissible(&self, address: &EmailAddress, step: Step, url: &Url, hops: usize) -> bool {
         let label = format!("redirect to {url}");
@@ -891,7 +947,12 @@ impl<'c> Run<'c> {
         url: &Url,
         credentials_ok: bool,
     ) -> PostResult {
-        let body = OutlookRequest::for_address(address.clone()).to_xml();
+        let body = match self.dialect {
+            Dialect::Soap => {
+                SoapRequest::get_user_settings(&address.to_string(), SOAP_SETTINGS).to_xml()
+            }
+            _ => OutlookRequest::for_address(address.clone()).to_xml(),
+        };
         let Some(answer) = self
             .post_raw(address, step, Some(lane), url, body, credentials_ok)
             .await
@@ -963,6 +1024,17 @@ impl<'c> Run<'c> {
             return PostResult::Failed;
         }
         content_type_note(&response, &mut notes);
+        if self.dialect == Dialect::Soap {
+            return self.interpret_soap(
+                address,
+                step,
+                url,
+                label,
+                (started, log, code),
+                &response,
+                notes,
+            );
+        }
         match OutlookResponse::from_xml(&response.body) {
             Ok(OutlookResponse::Settings(settings)) => {
                 self.record_exchange(
@@ -975,7 +1047,7 @@ impl<'c> Run<'c> {
                     Outcome::Settings,
                     notes,
                 );
-                PostResult::Settings(settings)
+                PostResult::Settings(Box::new(Settings::from_outlook(&settings)))
             }
             Ok(OutlookResponse::RedirectAddr(next)) => {
                 let outcome = Outcome::RedirectAddr {
@@ -1054,6 +1126,40 @@ impl<'c> Run<'c> {
         }
     }
 
+    /// A 200 answering a SOAP `GetUserSettings` request, interpreted for the first user.
+    #[allow(clippy::too_many_arguments)]
+    fn interpret_soap(
+        &self,
+        address: &EmailAddress,
+        step: Step,
+        url: &Url,
+        label: String,
+        (started, log, code): (Instant, ExchangeLog, Option<u16>),
+        response: &HttpResponse,
+        notes: Vec<Note>,
+    ) -> PostResult {
+        match soap_result(&response.body) {
+            Ok((outcome, result)) => {
+                self.record_exchange(address, step, label, started, log, code, outcome, notes);
+                result
+            }
+            Err(failure) => {
+                self.mark_failed(url);
+                self.record_exchange(
+                    address,
+                    step,
+                    label,
+                    started,
+                    log,
+                    code,
+                    failed(failure),
+                    notes,
+                );
+                PostResult::Failed
+            }
+        }
+    }
+
     /// POSTs `body`, answering one Basic challenge when credentials may go to this host.
     /// `None` when the request failed (recorded, and the URL marked failed).
     async fn post_raw(
@@ -1069,14 +1175,19 @@ impl<'c> Run<'c> {
         let body = bytes::Bytes::from(body);
         let mut authorization: Option<HeaderValue> = None;
         loop {
-            let mut headers = vec![
-                (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)),
+            let mut headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))];
+            if self.dialect == Dialect::Soap && step != Step::ActiveSync {
+                headers.push((
+                    header::HeaderName::from_static("soapaction"),
+                    HeaderValue::from_static(SOAP_ACTION),
+                ));
+            } else {
                 // Outlook announces MAPI over HTTP so that servers offering it say so.
-                (
+                headers.push((
                     header::HeaderName::from_static("x-mapihttpcapability"),
                     HeaderValue::from_static("1"),
-                ),
-            ];
+                ));
+            }
             if let Some(value) = &authorization {
                 headers.push((header::AUTHORIZATION, value.clone()));
             }
@@ -1731,6 +1842,77 @@ fn pox_url(host: &str) -> Option<Url> {
     Url::parse(&format!("https://{host}{POX_PATH}")).ok()
 }
 
+fn soap_url(host: &str) -> Option<Url> {
+    Url::parse(&format!("https://{host}{SOAP_PATH}")).ok()
+}
+
+/// The outcome of a SOAP `GetUserSettings` answer for its first user.
+fn soap_result(body: &[u8]) -> Result<(Outcome, PostResult), Failure> {
+    let decode = |detail: String| Failure::Decode { detail };
+    let body = match SoapResponse::from_xml(body).map_err(|e| decode(e.to_string()))? {
+        SoapResponse {
+            body: SoapResponseBody::GetUserSettings(body),
+            ..
+        } => body,
+        SoapResponse {
+            body: SoapResponseBody::Fault(fault),
+            ..
+        } => return Err(decode(format!("a SOAP fault: {}", fault.reason))),
+        _ => return Err(decode("not a GetUserSettings response".to_owned())),
+    };
+    let soap_error = |code: &SoapErrorCode, message: &str| Failure::AutodiscoverError {
+        code: 0,
+        message: format!(
+            "{}: {}",
+            code.as_str(),
+            if message.is_empty() {
+                code.message()
+            } else {
+                message
+            }
+        ),
+    };
+    if body.error_code != SoapErrorCode::NoError {
+        return Err(soap_error(&body.error_code, &body.error_message));
+    }
+    let user = body
+        .user_responses
+        .first()
+        .ok_or_else(|| decode("the response has no UserResponse".to_owned()))?;
+    let target = user.redirect_target.as_deref().unwrap_or("").trim();
+    match &user.error_code {
+        SoapErrorCode::NoError => Ok((
+            Outcome::Settings,
+            PostResult::Settings(Box::new(Settings::from_soap(user))),
+        )),
+        SoapErrorCode::RedirectAddress => {
+            let next = EmailAddress::parse(target).map_err(|_| Failure::Refused {
+                url: target.to_owned(),
+                why: "the RedirectAddress target is not an address".to_owned(),
+            })?;
+            Ok((
+                Outcome::RedirectAddr {
+                    address: next.to_string(),
+                },
+                PostResult::RedirectAddr(next),
+            ))
+        }
+        SoapErrorCode::RedirectUrl => {
+            let next = Url::parse(target).map_err(|_| Failure::Refused {
+                url: target.to_owned(),
+                why: "the RedirectUrl target is not a URL".to_owned(),
+            })?;
+            Ok((
+                Outcome::RedirectUrl {
+                    url: next.to_string(),
+                },
+                PostResult::Follow(next),
+            ))
+        }
+        other => Err(soap_error(other, &user.error_message)),
+    }
+}
+
 /// The Location of a redirect, resolved against the request URL.
 fn location(base: &Url, response: &HttpResponse) -> Option<Url> {
     let value = response.headers.get(header::LOCATION)?.to_str().ok()?;
@@ -1790,6 +1972,8 @@ fn summarise(outcome: &Outcome) -> String {
             detail,
         } => format!("refused ({detail})"),
         Outcome::ActiveSync => "ActiveSync answer".to_owned(),
+        Outcome::ServiceUrl { protocol, url } => format!("{protocol} at {url}"),
+        Outcome::MxHost { host, url } => format!("MX host {host}: ask {url}"),
         Outcome::Failed { failure } => failure.to_string(),
         Outcome::Abandoned { reason } => format!("abandoned: {reason}"),
     }
@@ -1801,7 +1985,7 @@ fn step_short(step: Step) -> &'static str {
         Step::AutodiscoverHost => "step 2",
         Step::HttpRedirect => "step 3",
         Step::Srv => "step 4",
-        Step::ActiveSync => "ActiveSync",
+        other => other.label(),
     }
 }
 

@@ -2,7 +2,8 @@
 //! step explained.
 //!
 //! Give it an address; it finds the account's settings the way Outlook does ([MS-OXDISCO] 3.1.5
-//! for locating the server, [MS-OXDSCLI] 3.1.5 for the exchange) and returns a [`Report`]: the
+//! for locating the server, [MS-OXDSCLI] 3.1.5 for the exchange), or in another [`Dialect`] the
+//! way the EWS libraries, current Outlook's v2 JSON or Thunderbird do, and returns a [`Report`]: the
 //! settings in sections a person understands, and the trace of every DNS query and HTTP request,
 //! how long it took and why it was rejected. Printing the report is the caller's job.
 //!
@@ -21,6 +22,8 @@
 //! Modules:
 //!
 //! - [`config`]: [`ClientConfig`]: DNS server, pinned names, extra CA, credentials, timeouts.
+//! - [`dialect`]: [`Dialect`] (POX, SOAP, v2 JSON, Mozilla autoconfig) for
+//!   [`Client::discover_in`], and the [`Comparison`] of [`Client::discover_all`].
 //! - [`consent`]: the [`Consent`] trait the caller implements ("Allow this website to configure
 //!   ...?"), and ready-made answers.
 //! - [`report`]: the [`Report`] and its [`TraceEntry`]s, serialisable for `--json`.
@@ -33,6 +36,7 @@
 
 pub mod config;
 pub mod consent;
+pub mod dialect;
 mod discovery;
 pub mod error;
 mod net;
@@ -49,6 +53,7 @@ pub use config::{ClientConfig, Credentials, DnsServer, Pin};
 pub use consent::{
     AllowAll, Consent, ConsentDecision, ConsentReason, ConsentRequest, DenyAll, TrustedHosts,
 };
+pub use dialect::{Comparison, Dialect, DialectValue, Disagreement};
 pub use error::{ConfigError, DiscoverError};
 pub use report::{Failure, InFlight, Note, NoteKind, Observer, Outcome, Report, Step, TraceEntry};
 pub use settings::{ActiveSync, Ews, MailServer, Settings, User};
@@ -93,11 +98,48 @@ impl Client {
         consent: Arc<dyn Consent>,
         observer: Option<Arc<dyn Observer>>,
     ) -> Result<Report, DiscoverError> {
+        self.discover_in(Dialect::Pox, address, consent, observer)
+            .await
+    }
+
+    /// Discovers the settings of `address` in `dialect`, as the clients speaking it do (see
+    /// [`Dialect`]). The same transport, certificate checks, consent, credential policy and
+    /// redirection limit as [`Client::discover`]; autoconfig never sends credentials.
+    pub async fn discover_in(
+        &self,
+        dialect: Dialect,
+        address: &EmailAddress,
+        consent: Arc<dyn Consent>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<Report, DiscoverError> {
         policy::check_mail_domain(address.domain())?;
         Ok(
-            discovery::Run::new(self, address.clone(), consent, observer)
+            discovery::Run::new(self, dialect, address.clone(), consent, observer)
                 .execute()
                 .await,
         )
+    }
+
+    /// Discovers `address` in every dialect concurrently and compares what they found: the
+    /// IMAP, POP3 and SMTP servers (host, port, security) and the EWS URL.
+    pub async fn discover_all(
+        &self,
+        address: &EmailAddress,
+        consent: Arc<dyn Consent>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<Comparison, DiscoverError> {
+        policy::check_mail_domain(address.domain())?;
+        let runs = Dialect::ALL.map(|dialect| {
+            discovery::Run::new(
+                self,
+                dialect,
+                address.clone(),
+                consent.clone(),
+                observer.clone(),
+            )
+            .execute()
+        });
+        let reports = futures_util::future::join_all(runs).await;
+        Ok(dialect::compare(address.to_string(), reports))
     }
 }

@@ -258,6 +258,27 @@ impl Net {
             .collect())
     }
 
+    /// The MX records of `name` as (preference, exchange), lowest preference first.
+    pub(crate) async fn mx(&self, name: &str) -> Result<Vec<(u16, String)>, Failure> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        let lookup = self
+            .resolver
+            .mx_lookup(fqdn.as_str())
+            .await
+            .map_err(|e| dns_failure(name, "MX", &e))?;
+        let mut records: Vec<(u16, String)> = lookup
+            .iter()
+            .map(|mx| {
+                (
+                    mx.preference(),
+                    mx.exchange().to_string().trim_end_matches('.').to_owned(),
+                )
+            })
+            .collect();
+        records.sort();
+        Ok(records)
+    }
+
     /// Resolves, connects (TLS for https, with the certificate verified) and makes one HTTP/1.1
     /// request. No redirects are followed and no credentials are added here.
     pub(crate) async fn exchange(

@@ -8,6 +8,7 @@ use std::fmt;
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::dialect::Dialect;
 use crate::settings::Settings;
 
 /// What one discovery found, and how.
@@ -15,6 +16,8 @@ use crate::settings::Settings;
 pub struct Report {
     /// The address asked about.
     pub address: String,
+    /// The dialect the discovery spoke.
+    pub dialect: Dialect,
     /// Whether settings were found.
     pub found: bool,
     /// The address the settings are for, when a `redirectAddr` changed it.
@@ -53,6 +56,14 @@ pub enum Step {
     Srv,
     /// The mobilesync request for the ActiveSync section, after the settings were found.
     ActiveSync,
+    /// Autoconfig: `https://autoconfig.DOMAIN/mail/config-v1.1.xml?emailaddress=ADDRESS`.
+    AutoconfigHost,
+    /// Autoconfig: `https://DOMAIN/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=...`.
+    AutoconfigWellKnown,
+    /// Autoconfig: the same two URLs over plain `http://`.
+    AutoconfigPlainHttp,
+    /// Autoconfig: MX of DOMAIN, then `https://autoconfig.MXBASE/mail/config-v1.1.xml?...`.
+    AutoconfigMx,
 }
 
 impl Step {
@@ -63,7 +74,7 @@ impl Step {
             Self::AutodiscoverHost => Some(2),
             Self::HttpRedirect => Some(3),
             Self::Srv => Some(4),
-            Self::ActiveSync => None,
+            _ => None,
         }
     }
 
@@ -75,6 +86,25 @@ impl Step {
             Self::HttpRedirect => "step 3, the HTTP redirect",
             Self::Srv => "step 4, the DNS SRV record",
             Self::ActiveSync => "ActiveSync",
+            Self::AutoconfigHost => "autoconfig, the autoconfig host",
+            Self::AutoconfigWellKnown => "autoconfig, the domain's well-known URL",
+            Self::AutoconfigPlainHttp => "autoconfig over plain HTTP",
+            Self::AutoconfigMx => "autoconfig, the MX host's base domain",
+        }
+    }
+
+    /// A label of at most six characters for a trace line: `step 1`, `ac-mx`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Root => "step 1",
+            Self::AutodiscoverHost => "step 2",
+            Self::HttpRedirect => "step 3",
+            Self::Srv => "step 4",
+            Self::ActiveSync => "extra",
+            Self::AutoconfigHost => "ac-1",
+            Self::AutoconfigWellKnown => "ac-2",
+            Self::AutoconfigPlainHttp => "ac-3",
+            Self::AutoconfigMx => "ac-mx",
         }
     }
 }
@@ -154,6 +184,20 @@ pub enum Outcome {
     },
     /// The ActiveSync answer (see [`Settings::activesync`](crate::Settings::activesync)).
     ActiveSync,
+    /// An Autodiscover v2 answer: the URL of a protocol.
+    ServiceUrl {
+        /// `EWS`, `AutodiscoverV1`.
+        protocol: String,
+        /// Its URL.
+        url: String,
+    },
+    /// The MX record that the autoconfig MX path uses.
+    MxHost {
+        /// The mail exchanger.
+        host: String,
+        /// The URL built from its base domain.
+        url: String,
+    },
     /// This attempt failed; the next candidate decides.
     Failed {
         /// Why.

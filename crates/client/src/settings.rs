@@ -4,7 +4,9 @@
 //! Built from the `Protocol` blocks of an Outlook response ([MS-OXDSCLI] 2.2.4.1.1.2) and, for
 //! ActiveSync, from a mobilesync response ([MS-ASCMD] 2.2.3.164).
 
+use autodisco_proto::autoconfig::{ClientConfig as AutoconfigDocument, ServerKind, SocketType};
 use autodisco_proto::pox::{Encryption, OutlookSettings, ProtocolKind, ProtocolSettings};
+use autodisco_proto::soap::response::{SettingValue, UserResponse};
 use serde::Serialize;
 
 /// Everything found for one account.
@@ -185,6 +187,107 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Groups a SOAP `GetUserSettings` answer ([MS-OXWSADISC] 3.1.4.2.2.2): the `External*`
+    /// settings, as a client outside the organisation uses them.
+    pub fn from_soap(response: &UserResponse) -> Self {
+        let text = |name: &str| response.string_setting(name).map(str::to_owned);
+        let servers = |name: &str, protocol: &str| -> Vec<MailServer> {
+            match response.setting(name) {
+                Some(SettingValue::ProtocolConnections(list)) => list
+                    .iter()
+                    .map(|c| MailServer {
+                        protocol: protocol.to_owned(),
+                        host: Some(c.hostname.clone()),
+                        port: Some(c.port),
+                        security: match c.encryption_method.to_ascii_lowercase().as_str() {
+                            "ssl" => "tls".to_owned(),
+                            "tls" => "starttls".to_owned(),
+                            "none" | "" => "none".to_owned(),
+                            other => other.to_owned(),
+                        },
+                        login_name: None,
+                        spa: None,
+                        auth_required: None,
+                        use_pop_auth: None,
+                        domain_required: None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let mut incoming = servers("ExternalImap4Connections", "IMAP");
+        incoming.extend(servers("ExternalPop3Connections", "POP3"));
+        let web_mail_url = match response.setting("ExternalWebClientUrls") {
+            Some(SettingValue::WebClientUrls(urls)) => urls.first().map(|u| u.url.clone()),
+            _ => None,
+        };
+        let ews = Ews {
+            url: text("ExternalEwsUrl"),
+            ecp_url: text("ExternalEcpUrl"),
+            um_url: text("ExternalUMUrl"),
+            web_mail_url,
+            mailbox_server: text("ExternalMailboxServer"),
+            ..Ews::default()
+        };
+        Self {
+            user: User {
+                display_name: text("UserDisplayName"),
+                smtp_address: text("AutoDiscoverSMTPAddress"),
+                legacy_dn: text("UserDN"),
+                deployment_id: text("UserDeploymentId"),
+            },
+            incoming,
+            outgoing: servers("ExternalSmtpConnections", "SMTP"),
+            ews: (ews != Ews::default()).then_some(ews),
+            oab_url: text("ExternalOABUrl"),
+            ..Self::default()
+        }
+    }
+
+    /// Groups a Mozilla autoconfig document (clientConfig 1.1) for `address`: the placeholders
+    /// in user names (`%EMAILADDRESS%`, `%EMAILLOCALPART%`, `%EMAILDOMAIN%`) are filled in.
+    pub fn from_autoconfig(document: &AutoconfigDocument, address: &str) -> Self {
+        let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+        let fill = |name: &str| {
+            name.replace("%EMAILADDRESS%", address)
+                .replace("%EMAILLOCALPART%", local)
+                .replace("%EMAILDOMAIN%", domain)
+        };
+        let server = |s: &autodisco_proto::autoconfig::ServerConfig| MailServer {
+            protocol: s.kind.as_str().to_ascii_uppercase(),
+            host: Some(s.hostname.clone()),
+            port: Some(s.port),
+            security: match s.socket_type {
+                SocketType::Ssl => "tls",
+                SocketType::Starttls => "starttls",
+                SocketType::Plain => "none",
+            }
+            .to_owned(),
+            login_name: Some(fill(&s.username)),
+            spa: None,
+            auth_required: None,
+            use_pop_auth: None,
+            domain_required: None,
+        };
+        Self {
+            incoming: document
+                .incoming
+                .iter()
+                .filter(|s| matches!(s.kind, ServerKind::Imap | ServerKind::Pop3))
+                .map(server)
+                .collect(),
+            outgoing: document
+                .outgoing
+                .iter()
+                .filter(|s| s.kind == ServerKind::Smtp)
+                .map(server)
+                .collect(),
+            ..Self::default()
+        }
+    }
+}
+
 fn mail_server(protocol: &ProtocolSettings) -> MailServer {
     // `Encryption` overrides `SSL` when present ([MS-OXDSCLI] 2.2.4.1.1.2).
     let security = match (protocol.encryption, protocol.ssl) {
@@ -264,5 +367,52 @@ mod tests {
         assert!(settings.free_busy_url.is_some());
         assert!(settings.out_of_office_url.is_some());
         assert_eq!(settings.activesync, ActiveSync::NotAsked);
+    }
+
+    /// The same profile through POX, SOAP and autoconfig gives the same mail servers.
+    #[test]
+    fn soap_and_autoconfig_agree_with_pox() {
+        let profile = ServiceProfile::default_for_hoster("hoster.example");
+        let address = EmailAddress::parse("jane@customer.example").unwrap();
+        let account = AccountSettings::new(address.clone(), Arc::new(profile));
+        let answer = Answer::Settings(account.clone());
+        let OutlookResponse::Settings(outlook) =
+            OutlookResponse::from_answer(&answer, &RenderOptions::default())
+        else {
+            panic!("not settings");
+        };
+        let pox = Settings::from_outlook(&outlook);
+        let requested: Vec<String> = crate::discovery::SOAP_SETTINGS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let soap = Settings::from_soap(&autodisco_proto::soap::settings::user_response(
+            &answer, &requested,
+        ));
+        let document =
+            AutoconfigDocument::for_account(&account, address.domain()).expect("autoconfig");
+        let autoconfig = Settings::from_autoconfig(&document, "jane@customer.example");
+        let hosts = |s: &Settings| -> Vec<(Option<String>, Option<u16>, String)> {
+            s.incoming
+                .iter()
+                .chain(&s.outgoing)
+                .filter(|m| m.protocol != "POP3")
+                .map(|m| (m.host.clone(), m.port, m.security.replace("ssl", "tls")))
+                .collect()
+        };
+        assert_eq!(hosts(&soap), hosts(&pox));
+        assert_eq!(hosts(&autoconfig), hosts(&pox));
+        assert_eq!(
+            soap.ews.as_ref().and_then(|e| e.url.clone()),
+            pox.ews.as_ref().and_then(|e| e.url.clone())
+        );
+        assert_eq!(
+            soap.user.smtp_address.as_deref(),
+            Some("jane@customer.example")
+        );
+        assert_eq!(
+            autoconfig.incoming[0].login_name.as_deref(),
+            Some("jane@customer.example")
+        );
     }
 }

@@ -200,9 +200,13 @@ pub const HOSTER: &str = "hoster.example";
 /// Its HTTPS service.
 pub const SERVICE_HOST: &str = "autodiscover.hoster.example";
 
+/// The hoster's autoconfig host, which the HTTPS service answers with a certificate from
+/// `certs_dir` (the autoconfig MX path).
+pub const AUTOCONFIG_HOST: &str = "autoconfig.hoster.example";
+
 /// The real server on loopback: redirect site and HTTPS service on port 0, a certificate from
-/// the test CA for the service host, and a per-domain certificate for
-/// `autodiscover.direct.example` in the certs folder.
+/// the test CA for the service host, and per-name certificates for `autodiscover.direct.example`
+/// and [`AUTOCONFIG_HOST`] in the certs folder.
 pub struct TestServer {
     /// The test CA.
     pub ca: TestCa,
@@ -371,6 +375,9 @@ impl TestServer {
         std::fs::create_dir(&certs).expect("certs folder");
         ca.issue(&["autodiscover.direct.example"])
             .write_combined(&certs.join("autodiscover.direct.example.pem"));
+        // The autoconfig MX path: Thunderbird asks autoconfig.HOSTER for any hosted address.
+        ca.issue(&[AUTOCONFIG_HOST])
+            .write_combined(&certs.join(format!("{AUTOCONFIG_HOST}.pem")));
         let text = format!(
             "hoster = \"{HOSTER}\"\ndatabase = \"{}\"\n\n[http]\nlisten = [\"{http}\"]\n\n[https]\nlisten = [\"{https}\"]\ncert = \"service.pem\"\nkey = \"service.pem\"\ncerts_dir = \"certs\"\n\n[directory]\npoll_interval_ms = 1000\n\n{extra}",
             database.url
