@@ -9,48 +9,24 @@
 //!   config file format page and draft-ietf-mailmaint-autoconfig, with our own values; the
 //!   decoder must read them.
 
+mod common;
+
+use common::mail_server as server;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use autodisco_proto::autoconfig::{AuthMethod, ClientConfig, ServerKind, SocketType};
 use autodisco_proto::mobileconfig::{MobileConfig, ProfileOptions, reverse_dns};
 use autodisco_proto::pacc::{self, PaccDocument};
-use autodisco_proto::profile::{Authentication, MailServer, Security};
+use autodisco_proto::profile::{Authentication, Security};
 use autodisco_proto::{AccountSettings, Domain, EmailAddress, ServiceProfile};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Compares `actual` with the golden file `name`, or rewrites it under `UPDATE_GOLDEN`.
 fn check_golden(name: &str, actual: &[u8]) {
-    let path = fixtures().join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-            path.display()
-        )
-    });
-    assert!(
-        actual == expected,
-        "{name} differs from its golden file; if intended, rerun with UPDATE_GOLDEN=1\n--- actual\n{}",
-        String::from_utf8_lossy(actual)
-    );
-}
-
-fn server(host: &str, port: u16, security: Security) -> MailServer {
-    MailServer {
-        host: host.to_owned(),
-        port,
-        security,
-        authentication: Authentication::PasswordCleartext,
-        username: "%EMAILADDRESS%".to_owned(),
-    }
+    common::check_golden_file(&fixtures().join(name), actual);
 }
 
 /// A hoster's plan with every mail feature these documents express, and values that need

@@ -9,11 +9,14 @@
 //!   regenerate with `UPDATE_GOLDEN=1 cargo test -p autodisco-proto --test soap_dialect` and
 //!   review the diff.
 
+mod common;
+
+use common::mail_server as server;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use autodisco_proto::profile::{Authentication, EwsEndpoints, MailServer, Security};
+use autodisco_proto::profile::{EwsEndpoints, Security};
 use autodisco_proto::soap::settings::{self, EWS_SUPPORTED_SCHEMAS};
 use autodisco_proto::soap::{
     self, GetDomainSettingsResponse, GetUserSettingsResponse, Operation, SettingValue,
@@ -31,31 +34,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn check_golden(name: &str, actual: &str) {
-    let path = fixtures().join("golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-            path.display()
-        )
-    });
-    assert!(
-        actual == expected,
-        "{name} differs from its golden file; if intended, rerun with UPDATE_GOLDEN=1\n--- actual\n{actual}"
-    );
-}
-
-fn server(host: &str, port: u16, security: Security) -> MailServer {
-    MailServer {
-        host: host.to_owned(),
-        port,
-        security,
-        authentication: Authentication::PasswordCleartext,
-        username: "%EMAILADDRESS%".to_owned(),
-    }
+    common::check_golden_file(&fixtures().join("golden").join(name), actual.as_bytes());
 }
 
 fn profile() -> ServiceProfile {

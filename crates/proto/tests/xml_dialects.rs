@@ -10,6 +10,9 @@
 //! Our output is also checked structurally against the spec examples: every element path of an
 //! example appears in our document for the same case.
 
+mod common;
+
+use common::mail_server as server;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use autodisco_proto::mobilesync::{self, MobileSyncAction, MobileSyncServerType};
 use autodisco_proto::pox::{self, Encryption, ProtocolKind};
-use autodisco_proto::profile::{
-    Authentication, EwsEndpoints, MailServer, MapiHttpEndpoints, Security,
-};
+use autodisco_proto::profile::{Authentication, EwsEndpoints, MapiHttpEndpoints, Security};
 use autodisco_proto::{
     AccountSettings, Answer, AutodiscoverRequest, Dialect, EmailAddress, ErrorCode, ErrorStamp,
     MobileSyncRequest, MobileSyncResponse, OutlookRequest, OutlookResponse, RenderOptions,
@@ -35,37 +36,12 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Compares `actual` with the golden file `name`, or rewrites it under `UPDATE_GOLDEN`.
 fn check_golden(name: &str, actual: &str) {
-    let path = fixtures().join("golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-            path.display()
-        )
-    });
-    assert!(
-        actual == expected,
-        "{name} differs from its golden file; if intended, rerun with UPDATE_GOLDEN=1\n--- actual\n{actual}"
-    );
+    common::check_golden_file(&fixtures().join("golden").join(name), actual.as_bytes());
 }
 
 fn stamp() -> ErrorStamp {
     ErrorStamp::new("10:20:30.1234567", 1_234_567_890)
-}
-
-fn server(host: &str, port: u16, security: Security) -> MailServer {
-    MailServer {
-        host: host.to_owned(),
-        port,
-        security,
-        authentication: Authentication::PasswordCleartext,
-        username: "%EMAILADDRESS%".to_owned(),
-    }
 }
 
 /// A profile that uses every feature the POX and mobilesync renderers know.
