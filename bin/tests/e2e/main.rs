@@ -200,3 +200,25 @@ pub fn protocol_blocks<'a>(xml: &'a str, kind: &str) -> Vec<&'a str> {
         })
         .collect()
 }
+
+/// A request body sent in two halves: the first now, the second when the returned function is
+/// called. Tests use it to hold a request in flight across a shutdown.
+pub async fn body_in_two_halves(
+    body: Vec<u8>,
+) -> (reqwest::Body, impl FnOnce() -> tokio::task::JoinHandle<()>) {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let second = body[body.len() / 2..].to_vec();
+    sender
+        .send(Ok(body[..body.len() / 2].to_vec()))
+        .await
+        .unwrap();
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    let finish = move || {
+        tokio::spawn(async move {
+            sender.send(Ok(second)).await.unwrap();
+        })
+    };
+    (reqwest::Body::wrap_stream(stream), finish)
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use autodisco_test_support::{Backend, outlook_request};
 
-use crate::{element, seeded_server};
+use crate::{body_in_two_halves, element, seeded_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_requests_in_flight() {
@@ -14,18 +14,13 @@ async fn shutdown_finishes_requests_in_flight() {
     let https = server.https_addr();
 
     // A request whose body arrives in two parts, with the shutdown in between.
-    let body = outlook_request("someone@customer.example").into_bytes();
-    let (first, second) = body.split_at(body.len() / 2);
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
-    sender.send(Ok(first.to_vec())).await.unwrap();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
-    });
+    let (body, send_second_half) =
+        body_in_two_halves(outlook_request("someone@customer.example").into_bytes()).await;
     let in_flight = tokio::spawn(
         client
             .post(url)
             .header("Content-Type", "text/xml")
-            .body(reqwest::Body::wrap_stream(stream))
+            .body(body)
             .send(),
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -41,8 +36,7 @@ async fn shutdown_finishes_requests_in_flight() {
         "listener still open"
     );
 
-    sender.send(Ok(second.to_vec())).await.unwrap();
-    drop(sender);
+    send_second_half().await.unwrap();
     let response = in_flight
         .await
         .unwrap()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use autodisco_test_support::{SERVICE_HOST, TestCa, https_client, outlook_request, raw_exchange};
 
-use crate::element;
+use crate::{body_in_two_halves, element};
 
 /// A free port on 127.0.0.1 (bound and released; the binary binds it again at once).
 fn free_port() -> u16 {
@@ -142,19 +142,9 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_0() {
         serving.https.port()
     );
 
-    let body = outlook_request("someone@customer.example").into_bytes();
-    let (first, second) = body.split_at(body.len() / 2);
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
-    sender.send(Ok(first.to_vec())).await.unwrap();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
-    });
-    let in_flight = tokio::spawn(
-        client
-            .post(url)
-            .body(reqwest::Body::wrap_stream(stream))
-            .send(),
-    );
+    let (body, send_second_half) =
+        body_in_two_halves(outlook_request("someone@customer.example").into_bytes()).await;
+    let in_flight = tokio::spawn(client.post(url).body(body).send());
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     signal(&serving.child, "TERM");
@@ -163,8 +153,7 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_0() {
         serving.child.try_wait().unwrap().is_none(),
         "exited with a request in flight"
     );
-    sender.send(Ok(second.to_vec())).await.unwrap();
-    drop(sender);
+    send_second_half().await.unwrap();
     let response = in_flight
         .await
         .unwrap()
