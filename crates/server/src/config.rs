@@ -130,6 +130,24 @@ pub struct Limits {
     pub max_connections: usize,
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Time allowed for a whole request body to arrive once the head is in.
+    pub body_timeout: Duration,
+    /// Bytes per second a request body must keep up, after a two-second grace; slower bodies are
+    /// cut off so that trickling clients hold nothing but their own connection.
+    pub body_min_rate: u32,
+    /// How long a connection may stay open with no request in progress (HTTP/1.1 keep-alive and
+    /// HTTP/2 alike); before its first request it gets [`Limits::header_timeout`].
+    pub idle_timeout: Duration,
+    /// Requests processed at once per site (the redirect site and the HTTPS service each have
+    /// this many, so neither can starve the other).
+    pub max_requests_in_flight: usize,
+    /// How long a request may wait for a processing slot before it is answered `503`.
+    pub queue_timeout: Duration,
+    /// Connections one client may hold open at once (an IPv4 address, or an IPv6 /64).
+    pub per_ip_connections: usize,
+    /// Requests per second one client may make (a token bucket with a burst of twice this);
+    /// beyond it `429 Too Many Requests` with `Retry-After`.
+    pub per_ip_requests_per_sec: u32,
 }
 
 impl Default for Limits {
@@ -141,6 +159,15 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             max_connections: 20_000,
             shutdown_grace: Duration::from_secs(20),
+            body_timeout: Duration::from_secs(10),
+            body_min_rate: 1024,
+            idle_timeout: Duration::from_secs(60),
+            max_requests_in_flight: 512,
+            queue_timeout: Duration::from_secs(1),
+            // README, "Reliability": chosen so a corporate NAT in front of thousands of Outlook
+            // users stays far below them, while one attacker cannot hold more than a sliver.
+            per_ip_connections: 256,
+            per_ip_requests_per_sec: 100,
         }
     }
 }
@@ -270,6 +297,13 @@ struct RawLimits {
     handshake_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
     shutdown_grace_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    body_min_bytes_per_sec: Option<u32>,
+    idle_timeout_secs: Option<u64>,
+    max_requests_in_flight: Option<usize>,
+    queue_timeout_ms: Option<u64>,
+    per_ip_connections: Option<usize>,
+    per_ip_requests_per_sec: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -512,20 +546,41 @@ impl Config {
             limits.request_timeout = secs(l.request_timeout_secs, limits.request_timeout);
             limits.handshake_timeout = secs(l.handshake_timeout_secs, limits.handshake_timeout);
             limits.shutdown_grace = secs(l.shutdown_grace_secs, limits.shutdown_grace);
-            if let Some(max) = l.max_connections {
-                limits.max_connections = max;
-            }
-            if [
+            limits.body_timeout = secs(l.body_timeout_secs, limits.body_timeout);
+            limits.idle_timeout = secs(l.idle_timeout_secs, limits.idle_timeout);
+            limits.queue_timeout = l
+                .queue_timeout_ms
+                .map_or(limits.queue_timeout, Duration::from_millis);
+            let or = |v: Option<usize>, default: usize| v.unwrap_or(default);
+            limits.max_connections = or(l.max_connections, limits.max_connections);
+            limits.max_requests_in_flight =
+                or(l.max_requests_in_flight, limits.max_requests_in_flight);
+            limits.per_ip_connections = or(l.per_ip_connections, limits.per_ip_connections);
+            limits.per_ip_requests_per_sec = l
+                .per_ip_requests_per_sec
+                .unwrap_or(limits.per_ip_requests_per_sec);
+            limits.body_min_rate = l.body_min_bytes_per_sec.unwrap_or(limits.body_min_rate);
+            let zero_time = [
                 limits.header_timeout,
                 limits.request_timeout,
                 limits.handshake_timeout,
+                limits.body_timeout,
+                limits.idle_timeout,
+                limits.queue_timeout,
             ]
-            .contains(&Duration::ZERO)
-                || limits.max_connections == 0
-            {
+            .contains(&Duration::ZERO);
+            let zero_count = [
+                limits.max_connections,
+                limits.max_requests_in_flight,
+                limits.per_ip_connections,
+                limits.per_ip_requests_per_sec as usize,
+                limits.body_min_rate as usize,
+            ]
+            .contains(&0);
+            if zero_time || zero_count {
                 problems.push(positions.problem(
                     raw_limits,
-                    "limits: timeouts and max_connections must be greater than zero",
+                    "limits: every timeout, count and rate must be greater than zero",
                 ));
             }
         }

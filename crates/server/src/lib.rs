@@ -3,6 +3,7 @@
 //! - [`config`]: the TOML configuration, checked as a whole, errors with file and line.
 //! - [`bootstrap`]: bringing the directory in line with the configuration.
 //! - [`tls`]: the hoster's certificate, per-domain certificates by SNI, hot reload.
+//! - `admission`: per-client rate and connection limits, body read rules, per-site slots.
 //! - [`listener`]: the accept loop (TLS handshake, HTTP/1.1 and HTTP/2, limits, graceful stop).
 //! - [`service`]: the HTTPS router and what every dialect shares (body limits, XML answers).
 //! - [`dialect`]: one module per protocol (POX and mobilesync so far).
@@ -12,6 +13,7 @@
 //! - [`request_log`]: one structured log line per request.
 //! - [`server`]: starting and stopping it all ([`RunningServer`]).
 
+mod admission;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;

@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
-use tower::limit::GlobalConcurrencyLimitLayer;
 
+use crate::admission::{ClientLimits, SiteAdmission, admit};
 use crate::config::{Config, TlsSource};
 use crate::signing::{ProfileSigner, SignerStatus, SigningError};
 use crate::state::{AppState, Site};
@@ -21,8 +21,6 @@ use crate::{listener, redirect, service};
 
 /// How often certificate files are checked for changes (SIGHUP reloads at once).
 const CERT_POLL: Duration = Duration::from_secs(5);
-/// Requests handled at once across all listeners; with 64 KiB bodies at most, 64 MiB of bodies.
-const MAX_REQUESTS_IN_FLIGHT: usize = 1024;
 
 /// Why the service could not start.
 #[derive(Debug, Error)]
@@ -105,16 +103,18 @@ impl RunningServer {
             signer: signer.clone(),
             auth,
         };
-        // One bound for both sites: requests beyond it wait for a slot, so memory stays bounded
-        // (each holds at most a 64 KiB body) however many connections are open.
-        let in_flight = GlobalConcurrencyLimitLayer::new(MAX_REQUESTS_IN_FLIGHT);
-        let https_app = service::router(state.clone()).layer(in_flight.clone());
+        // Per-client tables are shared by both sites; processing slots are not, so a flood on
+        // one site leaves the other answering (crate::admission).
+        let clients = Arc::new(ClientLimits::new(&config.limits));
+        let https_admission = SiteAdmission::new(clients.clone(), &config.limits, true);
+        let http_admission = SiteAdmission::new(clients.clone(), &config.limits, false);
+        let https_app = service::router(state.clone(), https_admission);
         let http_app = redirect::router(state)
             .layer(axum::middleware::from_fn(
                 crate::auth::refuse_basic_over_http,
             ))
-            .layer(axum::middleware::from_fn(crate::request_log::log_requests))
-            .layer(in_flight);
+            .layer(axum::middleware::from_fn_with_state(http_admission, admit))
+            .layer(axum::middleware::from_fn(crate::request_log::log_requests));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -131,6 +131,7 @@ impl RunningServer {
                 https_app.clone(),
                 Some(tls.clone()),
                 config.limits.clone(),
+                clients.connections.clone(),
                 shutdown_rx.clone(),
             ));
         }
@@ -145,6 +146,7 @@ impl RunningServer {
                 http_app.clone(),
                 None,
                 config.limits.clone(),
+                clients.connections.clone(),
                 shutdown_rx.clone(),
             ));
         }

@@ -15,6 +15,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use tower_http::timeout::TimeoutLayer;
 
+use crate::admission::{SiteAdmission, admit};
 use crate::request_log::{RequestLog, log_requests};
 use crate::state::AppState;
 use crate::{auth, dialect};
@@ -23,17 +24,18 @@ use crate::{auth, dialect};
 pub const POX_PATH: &str = "/autodiscover/autodiscover.xml";
 
 /// The HTTPS router: every path is matched case-insensitively, as Exchange (IIS) does.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState, admission: SiteAdmission) -> Router {
     let timeout = state.limits.request_timeout;
     Router::new()
         .fallback(dispatch)
         .with_state(state)
-        // A backstop: handlers bound their own body reads with a shorter timeout. The log layer
-        // sits outside it, so timed-out requests are logged too.
+        // A backstop for the handler's own work; the body has been read under its own rules by
+        // then. The log layer sits outside both, so refused and timed-out requests are logged.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::from_fn_with_state(admission, admit))
         .layer(axum::middleware::from_fn(log_requests))
         .layer(axum::middleware::map_response(soap_enabled))
 }
