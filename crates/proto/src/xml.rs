@@ -60,6 +60,11 @@ pub const MAX_NAME_BYTES: usize = 256;
 /// any AutoDiscover schema is 81 bytes (the POX `responseschema/2006a`).
 pub const MAX_NAMESPACE_URI_BYTES: usize = 512;
 
+/// The most namespace declarations in force at once (on an element and its ancestors). Every
+/// prefixed name is looked up among them, so they multiply into the cost of each element. A
+/// SOAP answer has about ten in force; declarations on siblings do not add up.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 64;
+
 /// The most characters of input an error keeps (names, reasons), so logs stay bounded.
 const MAX_ERROR_SNIPPET: usize = 64;
 
@@ -126,6 +131,12 @@ pub enum XmlError {
     NameTooLong {
         /// The name's length in bytes.
         length: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// More namespace declarations are in force than [`MAX_NAMESPACES_IN_SCOPE`].
+    #[error("more than {limit} namespace declarations are in force at once")]
+    TooManyNamespaces {
         /// The limit in force.
         limit: usize,
     },
@@ -296,6 +307,9 @@ struct Parser<'i> {
     started: bool,
     /// Elements opened so far, checked against [`MAX_ELEMENTS`].
     elements: usize,
+    /// How many namespaces each open element declares, innermost last, and their sum.
+    declared: Vec<usize>,
+    in_scope: usize,
     namespaces: NamespaceTable,
 }
 
@@ -316,6 +330,8 @@ impl<'i> Parser<'i> {
             root: None,
             started: false,
             elements: 0,
+            declared: Vec::new(),
+            in_scope: 0,
             namespaces: NamespaceTable::default(),
         }
     }
@@ -353,15 +369,20 @@ impl<'i> Parser<'i> {
                 }
                 Event::DocType(_) => return Err(XmlError::DoctypeRefused),
                 Event::Start(start) => {
-                    let element = self.open(namespace, &start)?;
+                    let (element, declarations) = self.open(namespace, &start)?;
                     self.stack.push(element);
+                    self.declared.push(declarations);
+                    self.in_scope += declarations;
                 }
                 Event::Empty(start) => {
-                    let element = self.open(namespace, &start)?;
+                    let (element, _) = self.open(namespace, &start)?;
                     self.close(element)?;
                 }
                 Event::End(_) => match self.stack.pop() {
-                    Some(element) => self.close(element)?,
+                    Some(element) => {
+                        self.in_scope -= self.declared.pop().unwrap_or_default();
+                        self.close(element)?;
+                    }
                     None => return Err(self.malformed("an end tag without a start tag")),
                 },
                 Event::Text(text) => {
@@ -437,12 +458,13 @@ impl<'i> Parser<'i> {
         Ok(())
     }
 
-    /// Builds the element for a start tag, checking caps, names and attributes.
+    /// Builds the element for a start tag, checking caps, names and attributes; also returns
+    /// how many namespaces it declares.
     fn open(
         &mut self,
         namespace: Option<Arc<str>>,
         start: &BytesStart<'_>,
-    ) -> Result<Element, XmlError> {
+    ) -> Result<(Element, usize), XmlError> {
         self.check_caps(start)?;
         if self.stack.is_empty() && self.root.is_some() {
             return Err(XmlError::ContentOutsideRoot);
@@ -451,6 +473,7 @@ impl<'i> Parser<'i> {
             .map_err(|e| self.malformed(e))?
             .to_owned();
         let mut element = Element::new(namespace, local_name);
+        let mut declarations = 0;
         for attribute in start.attributes() {
             let attribute = attribute.map_err(|e| self.malformed(e))?;
             let key = attribute.key;
@@ -458,6 +481,12 @@ impl<'i> Parser<'i> {
             if key.as_namespace_binding().is_some() {
                 // Declarations nobody uses are bounded too.
                 check_namespace_length(&attribute.value)?;
+                declarations += 1;
+                if self.in_scope + declarations > MAX_NAMESPACES_IN_SCOPE {
+                    return Err(XmlError::TooManyNamespaces {
+                        limit: MAX_NAMESPACES_IN_SCOPE,
+                    });
+                }
                 continue;
             }
             // Resolving also rejects undeclared prefixes.
@@ -483,7 +512,7 @@ impl<'i> Parser<'i> {
                 element.attributes.push((name, value.into_owned()));
             }
         }
-        Ok(element)
+        Ok((element, declarations))
     }
 
     /// Attaches a finished element to its parent, or makes it the root.
@@ -862,6 +891,36 @@ mod tests {
             parse(&format!("<r{declarations}/>")),
             Err(XmlError::TooManyAttributes { .. })
         ));
+
+        // Declarations in force add up down the tree, not across siblings.
+        let declare = |from: usize, count: usize| -> String {
+            (from..from + count)
+                .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+                .collect()
+        };
+        let half = MAX_NAMESPACES_IN_SCOPE / 2;
+        let siblings = format!(
+            "<r{}><c{}/><c{}/></r>",
+            declare(0, half),
+            declare(half, half),
+            declare(half, half)
+        );
+        assert!(parse(&siblings).is_ok());
+        let nested = |innermost: usize| {
+            format!(
+                "<r{}><c{}><g{}/></c></r>",
+                declare(0, half),
+                declare(half, half),
+                declare(2 * half, innermost)
+            )
+        };
+        assert!(parse(&nested(0)).is_ok());
+        assert_eq!(
+            parse(&nested(1)),
+            Err(XmlError::TooManyNamespaces {
+                limit: MAX_NAMESPACES_IN_SCOPE
+            })
+        );
 
         let name = "n".repeat(MAX_NAME_BYTES);
         assert!(parse(&format!("<{name}/>")).is_ok());
