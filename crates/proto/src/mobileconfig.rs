@@ -394,7 +394,10 @@ mod tests {
             .to_plist_xml();
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.chars().all(xml::is_xml_char), "{text}");
-        assert!(text.contains("<string>Jane\u{FFFD}\u{FFFD}[31m</string>"), "{text}");
+        assert!(
+            text.contains("<string>Jane\u{FFFD}\u{FFFD}[31m</string>"),
+            "{text}"
+        );
     }
 
     #[test]
