@@ -241,6 +241,8 @@ impl EmailAddress {
         let bad = |c: char| {
             c.is_control()
                 || c.is_whitespace()
+                // Not XML characters (XML 1.0 section 2.2): no XML answer could carry them.
+                || matches!(c, '\u{FFFE}' | '\u{FFFF}')
                 || matches!(
                     c,
                     '@' | '"' | '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '\\'
@@ -383,5 +385,13 @@ mod tests {
             EmailAddress::parse("a@x..example"),
             Err(AddressError::Domain(_))
         ));
+        // Found by the property tests: XML cannot carry U+FFFE or U+FFFF, so no answer could
+        // name such an address.
+        for local in ["\u{FFFE}", "a\u{FFFF}b"] {
+            assert_eq!(
+                EmailAddress::parse(&format!("{local}@x.example")),
+                Err(AddressError::InvalidLocalPart)
+            );
+        }
     }
 }

@@ -17,7 +17,9 @@
 //! - [`autodiscover_error`]: the `Error` element and [`ErrorCode`]s both XML dialects share.
 //! - [`decode_error`]: why a response could not be decoded (client side).
 //! - [`xml`]: the hardened reader and escaping writer under every XML dialect.
-//! - [`round_trip`]: decode-encode-decode checks, run by the fuzz targets and the tests.
+//!
+//! With the `fuzzing` feature (for the fuzz targets and this crate's own tests, not for users),
+//! `round_trip` holds the decode-encode-decode checks the fuzz targets run.
 #![warn(missing_docs)]
 
 pub mod address;
@@ -31,10 +33,13 @@ pub mod pacc;
 pub mod pox;
 pub mod profile;
 pub mod request;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod round_trip;
 pub mod soap;
 pub mod v2;
 pub mod xml;
+mod xml_request;
 
 pub use address::{AddressError, Domain, DomainError, EmailAddress};
 pub use answer::{AccountSettings, Answer};

@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use crate::answer::AccountSettings;
 use crate::profile::{Authentication, MailServer, Security};
+use crate::xml;
 
 /// The path of the profile download and of its HTML form.
 pub const PATH: &str = "/mobileconfig";
@@ -246,7 +247,9 @@ impl MobileConfig {
         top.insert("PayloadType".into(), "Configuration".into());
         top.insert("PayloadUUID".into(), uuid_string(self.uuid).into());
         top.insert("PayloadVersion".into(), 1.into());
-        Value::Dictionary(top)
+        let mut value = Value::Dictionary(top);
+        make_xml_safe(&mut value);
+        value
     }
 
     /// The profile as an XML property list, the bytes that are signed and served.
@@ -290,6 +293,23 @@ fn insert_payload_keys(d: &mut Dictionary, kind: &str, identifier: &str, uuid: U
     d.insert("PayloadType".into(), kind.into());
     d.insert("PayloadUUID".into(), uuid_string(uuid).into());
     d.insert("PayloadVersion".into(), 1.into());
+}
+
+/// Replaces the characters XML 1.0 cannot carry (section 2.2) in every string with U+FFFD, as
+/// the XML dialects' writer does: the property list writer escapes markup but writes control
+/// characters as they are, and a device refuses a profile that is not well-formed XML.
+fn make_xml_safe(value: &mut Value) {
+    match value {
+        Value::String(text) if !text.chars().all(xml::is_xml_char) => {
+            *text = text
+                .chars()
+                .map(|c| if xml::is_xml_char(c) { c } else { '\u{FFFD}' })
+                .collect();
+        }
+        Value::Array(items) => items.iter_mut().for_each(make_xml_safe),
+        Value::Dictionary(entries) => entries.values_mut().for_each(make_xml_safe),
+        _ => {}
+    }
 }
 
 /// Apple writes payload UUIDs in upper case.
@@ -358,6 +378,26 @@ mod tests {
         let mail = a.mail.unwrap();
         assert_ne!(mail.uuid, a.uuid);
         assert_eq!(mail.identifier, format!("{}.mail", a.identifier));
+    }
+
+    /// Found by the property tests: a display name with a control character made a property
+    /// list that is not XML, which a device refuses.
+    #[test]
+    fn control_characters_never_reach_the_property_list() {
+        let mut account = settings(
+            ServiceProfile::default_for_hoster("hoster.example"),
+            "jane@a.example",
+        );
+        account.display_name = Some("Jane\u{1}\u{1b}[31m".into());
+        let bytes = MobileConfig::for_account(&account, &options())
+            .unwrap()
+            .to_plist_xml();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.chars().all(xml::is_xml_char), "{text}");
+        assert!(
+            text.contains("<string>Jane\u{FFFD}\u{FFFD}[31m</string>"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@
 pub mod response;
 pub mod settings;
 
+use std::collections::HashSet;
 use std::fmt;
 
 use thiserror::Error;
@@ -46,11 +47,29 @@ pub const ADDRESSING_NAMESPACE: &str = "http://www.w3.org/2005/08/addressing";
 pub const XSI_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 /// The most users one `GetUserSettings` request may ask about; Exchange refuses more with
-/// `InvalidRequest`, and so does autodisco.
+/// `InvalidRequest` ([MS-OXWSADISC] 3.1.4.4), and so does autodisco.
 pub const MAX_USERS: usize = 100;
 
-/// The most domains one `GetDomainSettings` request may ask about.
+/// The most domains one `GetDomainSettings` request may ask about, as for users.
 pub const MAX_DOMAINS: usize = 100;
+
+/// The most distinct setting names one request may ask for, unknown names included (names
+/// that differ only in case are one name). The schema lists 103 user setting names
+/// ([MS-OXWSADISC] 2.2.4.1, [`settings::USER_SETTINGS`]); Outlook, the EWS Managed API and
+/// exchangelib ask for a few dozen at most, and a tool asking for every one still fits.
+pub const MAX_SETTINGS: usize = 128;
+
+/// The longest setting name accepted, in bytes. The longest name in the schema has 42
+/// (`ExternalMailboxServerAuthenticationMethods`); an unknown name is echoed in its
+/// `UserSettingError` once per user, so its length multiplies into the answer.
+pub const MAX_SETTING_NAME_BYTES: usize = 64;
+
+/// The most answers one request may ask for: users (or domains) times distinct settings. Each
+/// answer is one `UserSetting` or `UserSettingError` of at most about half a KiB, so this keeps
+/// the whole response under 1 MB (see the test `worst_accepted_request_has_a_small_answer`).
+/// One user with every setting (103) or 100 users with 16 settings each fit: the EWS Managed
+/// API batches users with the handful of settings a migration or a free/busy lookup needs.
+pub const MAX_ANSWERS: usize = 1_600;
 
 /// The SOAP version of an envelope; the answer uses the request's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -188,7 +207,8 @@ pub enum SoapRequestBody {
 pub struct GetUserSettingsRequest {
     /// Each `User`'s `Mailbox`, as sent (trimmed); at least one, at most [`MAX_USERS`].
     pub mailboxes: Vec<String>,
-    /// The `RequestedSettings`, as sent (trimmed).
+    /// The `RequestedSettings`, as sent (trimmed), each name once; at most [`MAX_SETTINGS`],
+    /// and at most [`MAX_ANSWERS`] for all mailboxes together.
     pub settings: Vec<String>,
 }
 
@@ -197,7 +217,7 @@ pub struct GetUserSettingsRequest {
 pub struct GetDomainSettingsRequest {
     /// Each `Domain`, as sent (trimmed); at least one, at most [`MAX_DOMAINS`].
     pub domains: Vec<String>,
-    /// The `RequestedSettings`, as sent (trimmed).
+    /// The `RequestedSettings`, as for users.
     pub settings: Vec<String>,
     /// `RequestedVersion`, when sent.
     pub requested_version: Option<String>,
@@ -304,8 +324,28 @@ pub enum RequestProblem {
     TooMany {
         /// The list's element name.
         element: &'static str,
-        /// How many entries it had.
+        /// How many entries it had (distinct ones, for settings).
         count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A value longer than the element allows.
+    #[error("a {element} value is {length} bytes long; at most {limit} are accepted")]
+    TooLong {
+        /// The element's name.
+        element: &'static str,
+        /// The value's length in bytes.
+        length: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Users (or domains) times settings is more than [`MAX_ANSWERS`].
+    #[error("{targets} targets times {settings} settings asks for more than {limit} answers")]
+    TooManyAnswers {
+        /// How many users or domains the request names.
+        targets: usize,
+        /// How many distinct settings it asks for.
+        settings: usize,
         /// The limit.
         limit: usize,
     },
@@ -442,8 +482,7 @@ pub fn parse_request(body: &[u8]) -> Result<SoapRequest, SoapRequestError> {
         problem,
     };
     let request = one_child(message, "Request").map_err(invalid)?;
-    let settings =
-        list(request, "RequestedSettings", "Setting", usize::MAX, false).map_err(invalid)?;
+    let settings = requested_settings(request).map_err(invalid)?;
     let body = match operation {
         Operation::GetUserSettings => {
             let users = one_child(request, "Users").map_err(invalid)?;
@@ -458,11 +497,13 @@ pub fn parse_request(body: &[u8]) -> Result<SoapRequest, SoapRequestError> {
                     limit: MAX_USERS,
                 }));
             }
-            let mailboxes = users
+            // Users are not merged like settings: answers match users by position.
+            let mailboxes: Vec<String> = users
                 .children_named(NAMESPACE, "User")
                 .map(|user| text(one_child(user, "Mailbox")?, "Mailbox"))
                 .collect::<Result<_, _>>()
                 .map_err(invalid)?;
+            check_answers(mailboxes.len(), settings.len()).map_err(invalid)?;
             SoapRequestBody::GetUserSettings(GetUserSettingsRequest {
                 mailboxes,
                 settings,
@@ -470,6 +511,7 @@ pub fn parse_request(body: &[u8]) -> Result<SoapRequest, SoapRequestError> {
         }
         Operation::GetDomainSettings => {
             let domains = list(request, "Domains", "Domain", MAX_DOMAINS, true).map_err(invalid)?;
+            check_answers(domains.len(), settings.len()).map_err(invalid)?;
             let requested_version = match request.child(NAMESPACE, "RequestedVersion") {
                 Ok(Some(element)) => Some(text(element, "RequestedVersion").map_err(invalid)?)
                     .filter(|v| !v.is_empty()),
@@ -508,6 +550,47 @@ fn text(element: &Element, name: &'static str) -> Result<String, RequestProblem>
         .ok_or(RequestProblem::NotText(name))
 }
 
+/// The `RequestedSettings`: each name once (the first spelling of names that differ only in
+/// case), at most [`MAX_SETTINGS`] of them, none longer than [`MAX_SETTING_NAME_BYTES`].
+fn requested_settings(request: &Element) -> Result<Vec<String>, RequestProblem> {
+    let container = one_child(request, "RequestedSettings")?;
+    let mut seen = HashSet::new();
+    let mut settings = Vec::new();
+    for element in container.children_named(NAMESPACE, "Setting") {
+        let name = text(element, "Setting")?;
+        if name.len() > MAX_SETTING_NAME_BYTES {
+            return Err(RequestProblem::TooLong {
+                element: "Setting",
+                length: name.len(),
+                limit: MAX_SETTING_NAME_BYTES,
+            });
+        }
+        if seen.insert(name.to_ascii_lowercase()) {
+            settings.push(name);
+        }
+    }
+    if settings.len() > MAX_SETTINGS {
+        return Err(RequestProblem::TooMany {
+            element: "RequestedSettings",
+            count: settings.len(),
+            limit: MAX_SETTINGS,
+        });
+    }
+    Ok(settings)
+}
+
+/// Refuses a request whose answer would hold more than [`MAX_ANSWERS`] settings.
+fn check_answers(targets: usize, settings: usize) -> Result<(), RequestProblem> {
+    if targets.saturating_mul(settings) > MAX_ANSWERS {
+        return Err(RequestProblem::TooManyAnswers {
+            targets,
+            settings,
+            limit: MAX_ANSWERS,
+        });
+    }
+    Ok(())
+}
+
 /// The texts of the `item` children of the one `container` child of `parent`.
 fn list(
     parent: &Element,
@@ -537,6 +620,188 @@ fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A realistic profile with every endpoint set, as a hoster running the whole suite has it.
+    fn full_profile() -> crate::ServiceProfile {
+        let mut profile = crate::ServiceProfile::default_for_hoster("mail-hosting-company.example");
+        profile.pop3 = vec![profile.imap[0].clone()];
+        profile.pop3[0].port = 995;
+        profile.activesync_url =
+            Some("https://mail.mail-hosting-company.example/Microsoft-Server-ActiveSync".into());
+        let ews = profile.ews.as_mut().expect("the default profile has EWS");
+        ews.um_url =
+            Some("https://mail.mail-hosting-company.example/UnifiedMessaging/Service.asmx".into());
+        ews.ecp_url =
+            Some("https://mail.mail-hosting-company.example/ecp/?mailbox=%EMAILADDRESS%".into());
+        ews.owa_url =
+            Some("https://mail.mail-hosting-company.example/owa/?user=%EMAILADDRESS%".into());
+        ews.mailbox_server = Some("mailbox-server-01.mail-hosting-company.example".into());
+        ews.rpc_http_server = Some("outlook-anywhere.mail-hosting-company.example".into());
+        ews.auth_package = Some("negotiate".into());
+        profile
+    }
+
+    fn envelope_for(mailboxes: &[String], settings: &[String]) -> String {
+        let users: String = mailboxes
+            .iter()
+            .map(|m| format!("<a:User><a:Mailbox>{m}</a:Mailbox></a:User>"))
+            .collect();
+        let settings: String = settings
+            .iter()
+            .map(|s| format!("<a:Setting>{s}</a:Setting>"))
+            .collect();
+        format!(
+            r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:a="{NAMESPACE}"><s:Body><a:GetUserSettingsRequestMessage><a:Request><a:Users>{users}</a:Users><a:RequestedSettings>{settings}</a:RequestedSettings></a:Request></a:GetUserSettingsRequestMessage></s:Body></s:Envelope>"#
+        )
+    }
+
+    /// The answer the server renders: every mailbox hosted with the full profile and a long
+    /// display name, every requested setting answered.
+    fn rendered_answer(request: &SoapRequest) -> String {
+        let SoapRequestBody::GetUserSettings(users) = &request.body else {
+            panic!("a GetUserSettings request")
+        };
+        let profile = std::sync::Arc::new(full_profile());
+        let responses = users
+            .mailboxes
+            .iter()
+            .map(|mailbox| {
+                let address = crate::EmailAddress::parse(mailbox).expect("a valid mailbox");
+                let mut account = crate::AccountSettings::new(address, profile.clone());
+                account.display_name = Some("D".repeat(64));
+                settings::user_response(&crate::Answer::Settings(account), &users.settings)
+            })
+            .collect();
+        SoapResponse::new(
+            request.version,
+            SoapResponseBody::GetUserSettings(GetUserSettingsResponse::new(responses)),
+        )
+        .to_xml()
+    }
+
+    /// Issue 10: 100 mailboxes times 1,400 setting names gave a 36 MB answer. Whatever the
+    /// request, the answer now stays under 1 MB: the largest accepted shapes are rendered here.
+    #[test]
+    fn worst_accepted_request_has_a_small_answer() {
+        const LIMIT: usize = 1_000_000;
+        let mailbox = |i: usize| format!("{}{i:03}@mail-hosting-company.example", "u".repeat(60));
+        // The settings with the longest values, then the rest of the schema's names.
+        let mut known: Vec<String> = [
+            "ExternalImap4Connections",
+            "InternalImap4Connections",
+            "ExternalPop3Connections",
+            "InternalPop3Connections",
+            "ExternalSmtpConnections",
+            "InternalSmtpConnections",
+            "ExternalWebClientUrls",
+            "InternalWebClientUrls",
+        ]
+        .map(String::from)
+        .to_vec();
+        let rest: Vec<String> = settings::USER_SETTINGS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .filter(|s| !known.contains(s))
+            .collect();
+        known.extend(rest);
+        let unknown = |i: usize| format!("{i:04}{}", "x".repeat(MAX_SETTING_NAME_BYTES - 4));
+        let every_known_name = MAX_ANSWERS / known.len();
+        let shapes: [(usize, Vec<String>); 4] = [
+            // One user, every known name and unknown ones up to the settings cap.
+            (
+                1,
+                known
+                    .iter()
+                    .cloned()
+                    .chain((0..).map(unknown))
+                    .take(MAX_SETTINGS)
+                    .collect(),
+            ),
+            // All users, the largest values.
+            (MAX_USERS, known[..MAX_ANSWERS / MAX_USERS].to_vec()),
+            // All users, the longest unknown names (each echoed once per user).
+            (
+                MAX_USERS,
+                (0..MAX_ANSWERS / MAX_USERS).map(unknown).collect(),
+            ),
+            // Every known name, for as many users as the answer cap allows.
+            (every_known_name, known.clone()),
+        ];
+        for (users, names) in shapes {
+            let mailboxes: Vec<String> = (0..users).map(mailbox).collect();
+            let request = parse_request(envelope_for(&mailboxes, &names).as_bytes())
+                .unwrap_or_else(|e| panic!("{users} users x {} settings: {e}", names.len()));
+            let size = rendered_answer(&request).len();
+            eprintln!("{users} users x {} settings: {size} bytes", names.len());
+            assert!(size < LIMIT, "{users} x {}: {size} bytes", names.len());
+        }
+    }
+
+    #[test]
+    fn settings_are_merged_and_capped() {
+        let mailboxes = vec!["a@example.org".to_owned()];
+        let names: Vec<String> = ["ExternalEwsUrl", "externalewsurl", "Bogus", "BOGUS"]
+            .map(String::from)
+            .to_vec();
+        let request = parse_request(envelope_for(&mailboxes, &names).as_bytes()).unwrap();
+        let SoapRequestBody::GetUserSettings(users) = request.body else {
+            panic!("a GetUserSettings request")
+        };
+        assert_eq!(users.settings, ["ExternalEwsUrl", "Bogus"]);
+
+        let problem = |mailboxes: &[String], names: &[String]| match parse_request(
+            envelope_for(mailboxes, names).as_bytes(),
+        ) {
+            Err(SoapRequestError::InvalidRequest {
+                operation: Operation::GetUserSettings,
+                problem,
+                ..
+            }) => problem,
+            other => panic!("not refused as InvalidRequest: {other:?}"),
+        };
+        // 1,400 names that differ only in case are one name; 1,400 different ones are too many.
+        let same: Vec<String> = (0..1_400)
+            .map(|i| if i % 2 == 0 { "UserDN" } else { "userdn" }.to_owned())
+            .collect();
+        assert!(parse_request(envelope_for(&mailboxes, &same).as_bytes()).is_ok());
+        // The attack from issue 10: 100 mailboxes, 1,400 setting names.
+        let users: Vec<String> = (0..MAX_USERS)
+            .map(|i| format!("u{i}@example.org"))
+            .collect();
+        let attack: Vec<String> = (0..1_400).map(|i| format!("S{i}")).collect();
+        assert!(matches!(
+            problem(&users, &attack),
+            RequestProblem::TooMany { count: 1_400, .. }
+        ));
+        let many: Vec<String> = (0..=MAX_SETTINGS).map(|i| format!("S{i}")).collect();
+        assert_eq!(
+            problem(&mailboxes, &many),
+            RequestProblem::TooMany {
+                element: "RequestedSettings",
+                count: MAX_SETTINGS + 1,
+                limit: MAX_SETTINGS
+            }
+        );
+        let long = vec!["x".repeat(MAX_SETTING_NAME_BYTES + 1)];
+        assert!(matches!(
+            problem(&mailboxes, &long),
+            RequestProblem::TooLong {
+                element: "Setting",
+                ..
+            }
+        ));
+        let per_user = MAX_ANSWERS / MAX_USERS;
+        let names: Vec<String> = (0..=per_user).map(|i| format!("S{i}")).collect();
+        assert_eq!(
+            problem(&users, &names),
+            RequestProblem::TooManyAnswers {
+                targets: MAX_USERS,
+                settings: per_user + 1,
+                limit: MAX_ANSWERS
+            }
+        );
+        assert!(parse_request(envelope_for(&users, &names[..per_user]).as_bytes()).is_ok());
+    }
 
     #[test]
     fn actions_name_operations_in_either_scheme() {

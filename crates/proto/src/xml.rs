@@ -8,17 +8,25 @@
 //!   expansion (billion laughs) and no external entity (XXE);
 //! - only XML's five predefined entities and character references are understood, and every
 //!   character, however written, must be one XML 1.0 allows;
-//! - elements nest at most [`MAX_DEPTH`] deep;
+//! - elements nest at most [`MAX_DEPTH`] deep, a document has at most [`MAX_ELEMENTS`] elements,
+//!   an element at most [`MAX_ATTRIBUTES`] attributes (namespace declarations included), a name at
+//!   most [`MAX_NAME_BYTES`] and a namespace URI at most [`MAX_NAMESPACE_URI_BYTES`] bytes;
 //! - names are matched by (namespace URI, local name), resolved with quick-xml's `NsReader`, never
-//!   by prefix.
+//!   by prefix. Each distinct URI is decoded once and shared by every element in it, so a long
+//!   URI costs its length once, not once per element.
+//!
+//! Each cap turns into its own [`XmlError`], checked before the work it bounds: attributes are
+//! counted before quick-xml's duplicate check (which compares every pair) runs over them.
 //!
 //! The reader builds a small tree (`Element`) that the dialect decoders walk. Its size is bounded
-//! by the input cap, and a tree is simpler to check than a stream of events.
+//! by the caps above, and a tree is simpler to check than a stream of events.
 //!
 //! The writer (`XmlWriter`) takes element and attribute names only as `&'static str`, so a name
 //! can never come from input, and escapes every value it writes, text and attributes alike.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use quick_xml::NsReader;
 use quick_xml::events::{BytesRef, BytesStart, Event};
@@ -31,6 +39,31 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
 /// The deepest element nesting the reader accepts. The deepest AutoDiscover document nests six.
 pub const MAX_DEPTH: usize = 32;
+
+/// The most elements one document may hold. The largest real documents are a SOAP
+/// `GetUserSettings` request for 100 mailboxes (about 250 elements) and a POX or SOAP response
+/// with every setting (a few hundred); a 64 KiB document of real elements, at 40 bytes or more
+/// each, stays under 1,700. Past this cap a body is built to cost memory, not to be answered.
+pub const MAX_ELEMENTS: usize = 4096;
+
+/// The most attributes one element may carry, namespace declarations included. Real documents
+/// carry at most six (a SOAP envelope declaring `soap`, `a`, `wsa`, `xsi`, `xsd` and `t`). The cap
+/// is checked before quick-xml's duplicate-attribute check, whose cost grows with the square of
+/// the count.
+pub const MAX_ATTRIBUTES: usize = 32;
+
+/// The longest element or attribute name accepted, prefix included, in bytes. The longest name
+/// in any AutoDiscover schema is under 45 bytes (`ExternalMailboxServerAuthenticationMethods`).
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// The longest namespace URI a document may declare, in bytes, as written. The longest URI of
+/// any AutoDiscover schema is 81 bytes (the POX `responseschema/2006a`).
+pub const MAX_NAMESPACE_URI_BYTES: usize = 512;
+
+/// The most namespace declarations in force at once (on an element and its ancestors). Every
+/// prefixed name is looked up among them, so they multiply into the cost of each element. A
+/// SOAP answer has about ten in force; declarations on siblings do not add up.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 64;
 
 /// The most characters of input an error keeps (names, reasons), so logs stay bounded.
 const MAX_ERROR_SNIPPET: usize = 64;
@@ -81,6 +114,40 @@ pub enum XmlError {
         /// The limit in force.
         limit: usize,
     },
+    /// The document has more than [`MAX_ELEMENTS`] elements.
+    #[error("the document has more than {limit} elements")]
+    TooManyElements {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// An element has more than [`MAX_ATTRIBUTES`] attributes.
+    #[error("an element has more than {limit} attributes")]
+    TooManyAttributes {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// An element or attribute name is longer than [`MAX_NAME_BYTES`].
+    #[error("a name is {length} bytes long; at most {limit} are accepted")]
+    NameTooLong {
+        /// The name's length in bytes.
+        length: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// More namespace declarations are in force than [`MAX_NAMESPACES_IN_SCOPE`].
+    #[error("more than {limit} namespace declarations are in force at once")]
+    TooManyNamespaces {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// A namespace URI is longer than [`MAX_NAMESPACE_URI_BYTES`].
+    #[error("a namespace URI is {length} bytes long; at most {limit} are accepted")]
+    NamespaceTooLong {
+        /// The URI's length in bytes, as written.
+        length: usize,
+        /// The limit in force.
+        limit: usize,
+    },
     /// A namespace prefix that no `xmlns:` attribute declares.
     #[error("the namespace prefix {prefix:?} is not declared")]
     UnboundPrefix {
@@ -106,8 +173,9 @@ pub enum XmlError {
 /// One element of a parsed document: its resolved name, attributes, children and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Element {
-    /// The namespace URI the element's name resolved to; `None` when unqualified.
-    pub(crate) namespace: Option<String>,
+    /// The namespace URI the element's name resolved to; `None` when unqualified. Shared by
+    /// every element in the same namespace.
+    pub(crate) namespace: Option<Arc<str>>,
     /// The local part of the element's name.
     pub(crate) local_name: String,
     /// Unqualified attributes as (name, unescaped value). Namespace declarations and attributes
@@ -124,7 +192,7 @@ pub(crate) struct Element {
 pub(crate) struct DuplicateChild;
 
 impl Element {
-    fn new(namespace: Option<String>, local_name: String) -> Self {
+    fn new(namespace: Option<Arc<str>>, local_name: String) -> Self {
         Self {
             namespace,
             local_name,
@@ -186,7 +254,7 @@ fn is_xml_space(c: char) -> bool {
 }
 
 /// Whether XML 1.0 allows `c` in a document (the `Char` production, XML 1.0 section 2.2).
-fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r')
         || ('\u{20}'..='\u{D7FF}').contains(&c)
         || ('\u{E000}'..='\u{FFFD}').contains(&c)
@@ -237,6 +305,12 @@ struct Parser<'i> {
     root: Option<Element>,
     /// Whether anything but the XML declaration has been read (a declaration must come first).
     started: bool,
+    /// Elements opened so far, checked against [`MAX_ELEMENTS`].
+    elements: usize,
+    /// How many namespaces each open element declares, innermost last, and their sum.
+    declared: Vec<usize>,
+    in_scope: usize,
+    namespaces: NamespaceTable,
 }
 
 impl<'i> Parser<'i> {
@@ -255,6 +329,10 @@ impl<'i> Parser<'i> {
             stack: Vec::new(),
             root: None,
             started: false,
+            elements: 0,
+            declared: Vec::new(),
+            in_scope: 0,
+            namespaces: NamespaceTable::default(),
         }
     }
 
@@ -268,7 +346,11 @@ impl<'i> Parser<'i> {
     fn run(mut self) -> Result<Element, XmlError> {
         loop {
             let (namespace, event) = match self.reader.read_resolved_event() {
-                Ok((namespace, event)) => (resolved(namespace)?, event),
+                // Only start tags need their namespace: end tags are matched by name.
+                Ok((namespace, event @ (Event::Start(_) | Event::Empty(_)))) => {
+                    (self.namespaces.intern(namespace)?, event)
+                }
+                Ok((_, event)) => (None, event),
                 Err(error) => return Err(self.map_error(error)),
             };
             match event {
@@ -287,15 +369,20 @@ impl<'i> Parser<'i> {
                 }
                 Event::DocType(_) => return Err(XmlError::DoctypeRefused),
                 Event::Start(start) => {
-                    let element = self.open(namespace, &start)?;
+                    let (element, declarations) = self.open(namespace, &start)?;
                     self.stack.push(element);
+                    self.declared.push(declarations);
+                    self.in_scope += declarations;
                 }
                 Event::Empty(start) => {
-                    let element = self.open(namespace, &start)?;
+                    let (element, _) = self.open(namespace, &start)?;
                     self.close(element)?;
                 }
                 Event::End(_) => match self.stack.pop() {
-                    Some(element) => self.close(element)?,
+                    Some(element) => {
+                        self.in_scope -= self.declared.pop().unwrap_or_default();
+                        self.close(element)?;
+                    }
                     None => return Err(self.malformed("an end tag without a start tag")),
                 },
                 Event::Text(text) => {
@@ -344,11 +431,41 @@ impl<'i> Parser<'i> {
         }
     }
 
-    /// Builds the element for a start tag, checking depth, names and attributes.
-    fn open(&self, namespace: Option<String>, start: &BytesStart<'_>) -> Result<Element, XmlError> {
+    /// Checks the caps a start tag counts against, before any work that grows with it.
+    fn check_caps(&mut self, start: &BytesStart<'_>) -> Result<(), XmlError> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(XmlError::TooDeep { limit: MAX_DEPTH });
         }
+        if self.elements >= MAX_ELEMENTS {
+            return Err(XmlError::TooManyElements {
+                limit: MAX_ELEMENTS,
+            });
+        }
+        self.elements += 1;
+        check_name_length(start.name().as_ref())?;
+        // Counting without checks costs one pass; the checked pass below compares every pair.
+        if start
+            .attributes()
+            .with_checks(false)
+            .take(MAX_ATTRIBUTES + 1)
+            .count()
+            > MAX_ATTRIBUTES
+        {
+            return Err(XmlError::TooManyAttributes {
+                limit: MAX_ATTRIBUTES,
+            });
+        }
+        Ok(())
+    }
+
+    /// Builds the element for a start tag, checking caps, names and attributes; also returns
+    /// how many namespaces it declares.
+    fn open(
+        &mut self,
+        namespace: Option<Arc<str>>,
+        start: &BytesStart<'_>,
+    ) -> Result<(Element, usize), XmlError> {
+        self.check_caps(start)?;
         if self.stack.is_empty() && self.root.is_some() {
             return Err(XmlError::ContentOutsideRoot);
         }
@@ -356,15 +473,32 @@ impl<'i> Parser<'i> {
             .map_err(|e| self.malformed(e))?
             .to_owned();
         let mut element = Element::new(namespace, local_name);
+        let mut declarations = 0;
         for attribute in start.attributes() {
             let attribute = attribute.map_err(|e| self.malformed(e))?;
             let key = attribute.key;
+            check_name_length(key.as_ref())?;
             if key.as_namespace_binding().is_some() {
+                // Declarations nobody uses are bounded too.
+                check_namespace_length(&attribute.value)?;
+                declarations += 1;
+                if self.in_scope + declarations > MAX_NAMESPACES_IN_SCOPE {
+                    return Err(XmlError::TooManyNamespaces {
+                        limit: MAX_NAMESPACES_IN_SCOPE,
+                    });
+                }
                 continue;
             }
-            let (attribute_namespace, local) = self.reader.resolve_attribute(key);
             // Resolving also rejects undeclared prefixes.
-            let qualified = resolved(attribute_namespace)?.is_some();
+            let qualified = match self.reader.resolve_attribute(key).0 {
+                ResolveResult::Bound(_) => true,
+                ResolveResult::Unbound => false,
+                ResolveResult::Unknown(prefix) => {
+                    return Err(XmlError::UnboundPrefix {
+                        prefix: snippet_bytes(&prefix),
+                    });
+                }
+            };
             let value = attribute
                 .decode_and_unescape_value_with(self.reader.decoder(), |entity| {
                     quick_xml::escape::resolve_xml_entity(entity)
@@ -372,13 +506,13 @@ impl<'i> Parser<'i> {
                 .map_err(|e| self.map_error(e))?;
             check_chars(&value)?;
             if !qualified {
-                let name = std::str::from_utf8(local.into_inner())
+                let name = std::str::from_utf8(key.local_name().into_inner())
                     .map_err(|e| self.malformed(e))?
                     .to_owned();
                 element.attributes.push((name, value.into_owned()));
             }
         }
-        Ok(element)
+        Ok((element, declarations))
     }
 
     /// Attaches a finished element to its parent, or makes it the root.
@@ -427,25 +561,67 @@ impl<'i> Parser<'i> {
     }
 }
 
-/// The namespace URI of a resolved name, with references in the declaring attribute expanded.
-fn resolved(namespace: ResolveResult<'_>) -> Result<Option<String>, XmlError> {
-    match namespace {
-        ResolveResult::Bound(namespace) => {
-            // The input was checked to be UTF-8, so this is lossless.
-            let raw = String::from_utf8_lossy(namespace.into_inner());
-            let uri = quick_xml::escape::unescape_with(&raw, quick_xml::escape::resolve_xml_entity)
-                .map_err(|_| XmlError::Malformed {
-                    position: 0,
-                    reason: format!("the namespace name {:?} has a bad reference", snippet(&raw)),
-                })?;
-            check_chars(&uri)?;
-            Ok(Some(uri.into_owned()))
-        }
-        ResolveResult::Unbound => Ok(None),
-        ResolveResult::Unknown(prefix) => Err(XmlError::UnboundPrefix {
-            prefix: snippet_bytes(&prefix),
-        }),
+fn check_name_length(name: &[u8]) -> Result<(), XmlError> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(XmlError::NameTooLong {
+            length: name.len(),
+            limit: MAX_NAME_BYTES,
+        });
     }
+    Ok(())
+}
+
+fn check_namespace_length(uri: &[u8]) -> Result<(), XmlError> {
+    if uri.len() > MAX_NAMESPACE_URI_BYTES {
+        return Err(XmlError::NamespaceTooLong {
+            length: uri.len(),
+            limit: MAX_NAMESPACE_URI_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// The namespace URIs of one document, each decoded once: elements share them instead of each
+/// holding a copy.
+#[derive(Default)]
+struct NamespaceTable {
+    /// Decoded URIs by their bytes as written (before references are expanded).
+    by_raw: HashMap<Box<[u8]>, Arc<str>>,
+}
+
+impl NamespaceTable {
+    /// The shared URI an element's name resolved to.
+    fn intern(&mut self, namespace: ResolveResult<'_>) -> Result<Option<Arc<str>>, XmlError> {
+        let raw = match namespace {
+            ResolveResult::Bound(namespace) => namespace.into_inner(),
+            ResolveResult::Unbound => return Ok(None),
+            ResolveResult::Unknown(prefix) => {
+                return Err(XmlError::UnboundPrefix {
+                    prefix: snippet_bytes(&prefix),
+                });
+            }
+        };
+        check_namespace_length(raw)?;
+        if let Some(uri) = self.by_raw.get(raw) {
+            return Ok(Some(Arc::clone(uri)));
+        }
+        let uri: Arc<str> = Arc::from(decode_namespace(raw)?);
+        self.by_raw.insert(raw.into(), Arc::clone(&uri));
+        Ok(Some(uri))
+    }
+}
+
+/// A namespace URI with references in the declaring attribute expanded.
+fn decode_namespace(raw: &[u8]) -> Result<String, XmlError> {
+    // The input was checked to be UTF-8, so this is lossless.
+    let raw = String::from_utf8_lossy(raw);
+    let uri = quick_xml::escape::unescape_with(&raw, quick_xml::escape::resolve_xml_entity)
+        .map_err(|_| XmlError::Malformed {
+            position: 0,
+            reason: format!("the namespace name {:?} has a bad reference", snippet(&raw)),
+        })?;
+    check_chars(&uri)?;
+    Ok(uri.into_owned())
 }
 
 /// The declaration every document autodisco writes starts with, byte for byte.
@@ -680,6 +856,129 @@ mod tests {
         assert_eq!(parse(&deep), Err(XmlError::TooDeep { limit: MAX_DEPTH }));
         let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
         assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn caps_hold_at_their_limits() {
+        let children = |n: usize| format!("<r>{}</r>", "<c/>".repeat(n));
+        assert!(parse(&children(MAX_ELEMENTS - 1)).is_ok());
+        assert_eq!(
+            parse(&children(MAX_ELEMENTS)),
+            Err(XmlError::TooManyElements {
+                limit: MAX_ELEMENTS
+            })
+        );
+
+        let attributes = |n: usize| {
+            let list: String = (0..n).map(|i| format!(" a{i}=\"\"")).collect();
+            format!("<r{list}/>")
+        };
+        assert_eq!(
+            parse(&attributes(MAX_ATTRIBUTES)).unwrap().attributes.len(),
+            MAX_ATTRIBUTES
+        );
+        assert_eq!(
+            parse(&attributes(MAX_ATTRIBUTES + 1)),
+            Err(XmlError::TooManyAttributes {
+                limit: MAX_ATTRIBUTES
+            })
+        );
+        // Declarations count as attributes: they cost quick-xml the same.
+        let declarations: String = (0..=MAX_ATTRIBUTES)
+            .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+            .collect();
+        assert!(matches!(
+            parse(&format!("<r{declarations}/>")),
+            Err(XmlError::TooManyAttributes { .. })
+        ));
+
+        // Declarations in force add up down the tree, not across siblings.
+        let declare = |from: usize, count: usize| -> String {
+            (from..from + count)
+                .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+                .collect()
+        };
+        let half = MAX_NAMESPACES_IN_SCOPE / 2;
+        let siblings = format!(
+            "<r{}><c{}/><c{}/></r>",
+            declare(0, half),
+            declare(half, half),
+            declare(half, half)
+        );
+        assert!(parse(&siblings).is_ok());
+        let nested = |innermost: usize| {
+            format!(
+                "<r{}><c{}><g{}/></c></r>",
+                declare(0, half),
+                declare(half, half),
+                declare(2 * half, innermost)
+            )
+        };
+        assert!(parse(&nested(0)).is_ok());
+        assert_eq!(
+            parse(&nested(1)),
+            Err(XmlError::TooManyNamespaces {
+                limit: MAX_NAMESPACES_IN_SCOPE
+            })
+        );
+
+        let name = "n".repeat(MAX_NAME_BYTES);
+        assert!(parse(&format!("<{name}/>")).is_ok());
+        assert!(matches!(
+            parse(&format!("<{name}x/>")),
+            Err(XmlError::NameTooLong { length, .. }) if length == MAX_NAME_BYTES + 1
+        ));
+        assert!(matches!(
+            parse(&format!("<r {name}x=\"1\"/>")),
+            Err(XmlError::NameTooLong { .. })
+        ));
+
+        let uri = format!("urn:{}", "u".repeat(MAX_NAMESPACE_URI_BYTES - 4));
+        assert_eq!(
+            parse(&format!("<r xmlns=\"{uri}\"/>"))
+                .unwrap()
+                .namespace
+                .as_deref(),
+            Some(uri.as_str())
+        );
+        for declaration in ["xmlns", "xmlns:unused"] {
+            assert!(matches!(
+                parse(&format!("<r {declaration}=\"{uri}x\"/>")),
+                Err(XmlError::NamespaceTooLong { length, .. })
+                    if length == MAX_NAMESPACE_URI_BYTES + 1
+            ));
+        }
+    }
+
+    /// The attack from issue 10: a root with a 30 KB default namespace and 8,000 empty
+    /// children, 62 KB in all, used to copy the URI into every element (240 MB). It is refused
+    /// at the root now, and the same body with a real URI stops at the element cap.
+    #[test]
+    fn namespace_amplification_is_refused() {
+        let attack = |uri: &str| format!("<r xmlns=\"{uri}\">{}</r>", "<c/>".repeat(8_000));
+        let long = attack(&format!("urn:{}", "x".repeat(30_000)));
+        assert!(long.len() > 62_000 && long.len() <= MAX_DOCUMENT_BYTES);
+        assert!(matches!(
+            parse(&long),
+            Err(XmlError::NamespaceTooLong { length: 30_004, .. })
+        ));
+        assert_eq!(
+            parse(&attack("urn:x")),
+            Err(XmlError::TooManyElements {
+                limit: MAX_ELEMENTS
+            })
+        );
+    }
+
+    #[test]
+    fn elements_share_their_namespace() {
+        let root = parse(r#"<r xmlns="urn:shared"><c/><c/></r>"#).unwrap();
+        let [first, second] = [&root.children[0], &root.children[1]];
+        let (Some(a), Some(b), Some(r)) = (&first.namespace, &second.namespace, &root.namespace)
+        else {
+            panic!("every element is in urn:shared")
+        };
+        assert!(Arc::ptr_eq(a, b) && Arc::ptr_eq(a, r));
     }
 
     #[test]

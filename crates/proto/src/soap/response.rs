@@ -17,6 +17,10 @@ use crate::xml::{self, Element, XmlWriter};
 
 use super::{ADDRESSING_NAMESPACE, NAMESPACE, Operation, SoapVersion, XSI_NAMESPACE};
 
+/// The newest EWS schema autodisco announces. Exchange2019 does not exist as a schema name and
+/// at least one popular library (exchangelib) refuses versions it does not know.
+pub const NEWEST_EWS_SCHEMA: &str = "Exchange2016";
+
 /// The WS-Addressing action of a fault.
 pub const FAULT_ACTION: &str = "http://www.w3.org/2005/08/addressing/soap/fault";
 
@@ -135,7 +139,7 @@ impl ServerVersionInfo {
             minor_version: 1,
             major_build_number: 2507,
             minor_build_number: 6,
-            version: Some(super::settings::NEWEST_EWS_SCHEMA.to_owned()),
+            version: Some(NEWEST_EWS_SCHEMA.to_owned()),
         }
     }
 

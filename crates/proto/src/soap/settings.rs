@@ -25,14 +25,11 @@ use crate::answer::{AccountSettings, Answer};
 use crate::pox::ProtocolSettings;
 use crate::profile::MailServer;
 
+pub use super::response::NEWEST_EWS_SCHEMA;
 use super::response::{
     DomainResponse, DomainSetting, ProtocolConnection, ServerVersionInfo, SettingError,
     SettingValue, SoapErrorCode, UserResponse, UserSetting, WebClientUrl,
 };
-
-/// The newest EWS schema autodisco announces. Exchange2019 does not exist as a schema name and
-/// at least one popular library (exchangelib) refuses versions it does not know.
-pub const NEWEST_EWS_SCHEMA: &str = "Exchange2016";
 
 /// `EwsSupportedSchemas`: every schema up to [`NEWEST_EWS_SCHEMA`], oldest first.
 pub const EWS_SUPPORTED_SCHEMAS: &str = "Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, Exchange2010_SP2, Exchange2013, Exchange2013_SP1, Exchange2016";
