@@ -5,6 +5,7 @@
 //! - [`https_client`]: a reqwest client that trusts only the test CA and pins names to addresses.
 //! - [`Backend`] and [`TestDatabase`]: a fresh SQLite file or PostgreSQL database per test.
 //! - [`TestServer`]: the real server (redirect site and HTTPS service) on loopback, port 0.
+//! - [`imap::ImapTestServer`]: an IMAP server over TLS for the `[auth_imap]` password backend.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -304,6 +305,8 @@ pub async fn raw_exchange(address: SocketAddr, request: &[u8], timeout: Duration
 
 /// An authoritative DNS server on loopback with zones built in the test.
 pub mod dns;
+/// An IMAP server over TLS that checks passwords, and can be unavailable or slow.
+pub mod imap;
 /// Servers that record what clients send, and a blackhole that never answers.
 pub mod recording;
 
