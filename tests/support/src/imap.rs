@@ -16,8 +16,9 @@ use tokio_rustls::server::TlsStream;
 
 use crate::TestCa;
 
-/// The name in the server's certificate.
-pub const IMAP_HOST: &str = "localhost";
+/// The host name the server is reached at and its certificate names: an IP address, since the
+/// configuration takes only host names with a dot or IP addresses.
+pub const IMAP_HOST: &str = "127.0.0.1";
 
 #[derive(Default)]
 struct Shared {

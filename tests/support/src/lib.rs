@@ -90,6 +90,13 @@ impl TestCa {
 /// An HTTPS client that trusts only `ca`, resolves each `(name, address)` pair to that address,
 /// and never follows redirects (tests look at them).
 pub fn https_client(ca: &TestCa, pins: &[(&str, SocketAddr)]) -> reqwest::Client {
+    https_client_builder(ca, pins)
+        .build()
+        .expect("reqwest client")
+}
+
+/// The builder of [`https_client`], for tests that set more (such as a source address).
+pub fn https_client_builder(ca: &TestCa, pins: &[(&str, SocketAddr)]) -> reqwest::ClientBuilder {
     let root = reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).expect("CA for reqwest");
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
@@ -101,7 +108,7 @@ pub fn https_client(ca: &TestCa, pins: &[(&str, SocketAddr)]) -> reqwest::Client
     for (name, address) in pins {
         builder = builder.resolve(name, *address);
     }
-    builder.build().expect("reqwest client")
+    builder
 }
 
 /// Which directory backend a test runs against.
