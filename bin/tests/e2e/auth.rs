@@ -1,17 +1,24 @@
 //! `auth = "basic"`: challenges, directory passwords set with the CLI, refusals that look alike,
-//! rate limits, Basic refused over plain HTTP, and no password in the log.
+//! rate limits, Basic refused over plain HTTP, and no password in the log. Against the IMAP
+//! backend (a real IMAP server over TLS on loopback): concurrent guesses reach it at most the
+//! free quota, an attacked user still logs in from elsewhere, `NO [UNAVAILABLE]` is a `503` and
+//! not a failure, and logins in flight are bounded.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use autodisco_directory::{LiveDirectory, Store};
 use autodisco_proto::soap::{SoapRequest, SoapResponse, SoapResponseBody};
 use autodisco_server::RunningServer;
 use autodisco_server::auth::FAILURE_FLOOR;
+use autodisco_server::auth::imap::{MAX_CONCURRENT_LOGINS, QUEUE_WAIT};
+use autodisco_server::auth::limiter::FREE_FAILURES_PER_ACCOUNT;
 use autodisco_server::config::Config;
+use autodisco_test_support::imap::{IMAP_HOST, ImapTestServer};
 use autodisco_test_support::{
-    Backend, HOSTER, SERVICE_HOST, TestCa, TestDatabase, https_client, outlook_request,
+    Backend, HOSTER, SERVICE_HOST, TestCa, TestDatabase, https_client, https_client_builder,
+    outlook_request,
 };
 
 use crate::{PROFILES, element};
@@ -20,6 +27,7 @@ on_both_backends!(
     unauthenticated_posts_get_a_challenge,
     directory_passwords_set_with_the_cli,
     refusals_look_alike_and_are_rate_limited,
+    an_attacked_user_still_logs_in_from_elsewhere,
     basic_is_refused_over_plain_http
 );
 
@@ -38,8 +46,13 @@ pub(crate) struct AuthServer {
 
 impl AuthServer {
     pub(crate) async fn start(backend: Backend, top: &str) -> Self {
+        Self::start_with_tables(backend, top, "").await
+    }
+
+    /// The same with `tables` (such as `[auth_imap]`) after the listeners.
+    pub(crate) async fn start_with_tables(backend: Backend, top: &str, tables: &str) -> Self {
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-        Self::start_on(backend, top, any, any).await
+        Self::launch(backend, top, tables, any, any).await
     }
 
     /// The same with the redirect site on `http` and the HTTPS service on `https`.
@@ -49,13 +62,23 @@ impl AuthServer {
         http: SocketAddr,
         https: SocketAddr,
     ) -> Self {
+        Self::launch(backend, top, "", http, https).await
+    }
+
+    async fn launch(
+        backend: Backend,
+        top: &str,
+        tables: &str,
+        http: SocketAddr,
+        https: SocketAddr,
+    ) -> Self {
         let folder = tempfile::tempdir().unwrap();
         let database = TestDatabase::create(backend, folder.path()).await;
         let ca = TestCa::new();
         ca.issue(&[SERVICE_HOST])
             .write_combined(&folder.path().join("service.pem"));
         let text = format!(
-            "{top}\nhoster = \"{HOSTER}\"\ndatabase = \"{}\"\n\n[http]\nlisten = [\"{http}\"]\n\n[https]\nlisten = [\"{https}\"]\ncert = \"service.pem\"\nkey = \"service.pem\"\n\n{PROFILES}",
+            "{top}\nhoster = \"{HOSTER}\"\ndatabase = \"{}\"\n\n[http]\nlisten = [\"{http}\"]\n\n[https]\nlisten = [\"{https}\"]\ncert = \"service.pem\"\nkey = \"service.pem\"\n\n{tables}\n{PROFILES}",
             database.url
         );
         let config_path = folder.path().join("autodisco.toml");
@@ -95,22 +118,41 @@ impl AuthServer {
         self.server.https_addrs[0]
     }
 
-    fn client(&self) -> reqwest::Client {
+    pub(crate) fn client(&self) -> reqwest::Client {
         https_client(&self.ca, &[(SERVICE_HOST, self.https())])
     }
 
-    fn url(&self, path: &str) -> String {
+    /// A client whose connections come from `source` (any address of 127.0.0.0/8), so the
+    /// server sees it as another client.
+    pub(crate) fn client_from(&self, source: Ipv4Addr) -> reqwest::Client {
+        https_client_builder(&self.ca, &[(SERVICE_HOST, self.https())])
+            .local_address(IpAddr::V4(source))
+            .build()
+            .unwrap()
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("https://{SERVICE_HOST}:{}{path}", self.https().port())
     }
 
     /// POSTs the Outlook request for `address`, with `credentials` when given.
-    async fn post_pox(
+    pub(crate) async fn post_pox(
         &self,
         address: &str,
         credentials: Option<(&str, &str)>,
     ) -> (u16, Vec<(String, String)>, String) {
-        let mut request = self
-            .client()
+        self.post_pox_from(&self.client(), address, credentials)
+            .await
+    }
+
+    /// [`Self::post_pox`] with `client`.
+    pub(crate) async fn post_pox_from(
+        &self,
+        client: &reqwest::Client,
+        address: &str,
+        credentials: Option<(&str, &str)>,
+    ) -> (u16, Vec<(String, String)>, String) {
+        let mut request = client
             .post(self.url("/autodiscover/autodiscover.xml"))
             .header("Content-Type", "text/xml")
             .body(outlook_request(address));
@@ -130,7 +172,7 @@ impl AuthServer {
     }
 
     /// Runs the CLI against this server's config, with `stdin` as standard input.
-    fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
+    pub(crate) fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
         use std::io::Write;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_autodisco"))
             .arg("--config")
@@ -331,6 +373,210 @@ async fn refusals_look_alike_and_are_rate_limited(backend: Backend) {
         )
         .await;
     assert_eq!(limited, answers[0]);
+    server.stop().await;
+}
+
+/// The attacker's and the user's source addresses (both on loopback).
+const ATTACKER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const JANE_AT_HOME: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+const JANE_PASSWORD: &str = "Jane's real password";
+
+/// Five wrong guesses from the attacker's address back off that address only: Jane, from
+/// hers, still logs in; from the attacker's address even the right password is refused alike.
+async fn an_attacked_user_still_logs_in_from_elsewhere(backend: Backend) {
+    let server = AuthServer::start(backend, BASIC).await;
+    let output = server.cli(
+        &["user", "passwd", "jane@customer.example"],
+        &format!("{JANE_PASSWORD}\n"),
+    );
+    assert!(output.status.success());
+    let attacker = server.client_from(ATTACKER);
+    let guesses = (0..20).map(|i| {
+        let attacker = &attacker;
+        let server = &server;
+        async move {
+            let password = format!("guess {i}");
+            server
+                .post_pox_from(
+                    attacker,
+                    "jane@customer.example",
+                    Some(("jane@customer.example", &password)),
+                )
+                .await
+        }
+    });
+    let refused = futures_util::future::join_all(guesses).await;
+    assert!(refused.iter().all(|answer| answer == &refused[0]));
+    assert_eq!(refused[0].0, 401);
+    let right = Some(("jane@customer.example", JANE_PASSWORD));
+    assert_eq!(
+        server
+            .post_pox_from(&attacker, "jane@customer.example", right)
+            .await,
+        refused[0]
+    );
+    let (status, _, body) = server
+        .post_pox_from(
+            &server.client_from(JANE_AT_HOME),
+            "jane@customer.example",
+            right,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await;
+}
+
+/// A server whose passwords are checked by `imap`; its CA file goes into `folder`.
+async fn imap_checked_server(imap: &ImapTestServer, folder: &Path) -> AuthServer {
+    let ca_file = folder.join("imap-ca.pem");
+    std::fs::write(&ca_file, imap.ca_pem()).unwrap();
+    let tables = format!(
+        "[auth_imap]\nhost = \"{IMAP_HOST}\"\nport = {}\nca_file = \"{}\"\n",
+        imap.address().port(),
+        ca_file.display()
+    );
+    AuthServer::start_with_tables(Backend::Sqlite, BASIC, &tables).await
+}
+
+/// 200 concurrent wrong guesses, half on an alias address of the same account: only the free
+/// quota reaches the IMAP server (the limit is reserved before the check, not counted after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_reach_the_imap_server_at_most_the_free_quota() {
+    let imap = ImapTestServer::start(&[("jane@customer.example", JANE_PASSWORD)]).await;
+    // Slow answers keep all guesses in flight together, as an attacker's would be.
+    imap.set_delay(Duration::from_millis(500));
+    let folder = tempfile::tempdir().unwrap();
+    let server = imap_checked_server(&imap, folder.path()).await;
+    let attacker = server.client_from(ATTACKER);
+    let guesses = (0..200).map(|i| {
+        let attacker = &attacker;
+        let server = &server;
+        async move {
+            let user = if i % 2 == 0 {
+                "jane@customer.example"
+            } else {
+                "JANE@alias.example"
+            };
+            let password = format!("guess {i}");
+            server
+                .post_pox_from(attacker, "jane@customer.example", Some((user, &password)))
+                .await
+        }
+    });
+    let refused = futures_util::future::join_all(guesses).await;
+    assert!(refused.iter().all(|answer| answer == &refused[0]));
+    assert_eq!(refused[0].0, 401);
+    assert_eq!(imap.logins(), FREE_FAILURES_PER_ACCOUNT as usize);
+    // The attacker's address backs off, right password or not, without asking the server...
+    let right = Some(("jane@customer.example", JANE_PASSWORD));
+    assert_eq!(
+        server
+            .post_pox_from(&attacker, "jane@customer.example", right)
+            .await,
+        refused[0]
+    );
+    assert_eq!(imap.logins(), FREE_FAILURES_PER_ACCOUNT as usize);
+    // ...while Jane, from her own address, is not locked out.
+    let (status, _, body) = server
+        .post_pox_from(
+            &server.client_from(JANE_AT_HOME),
+            "jane@customer.example",
+            right,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await;
+}
+
+/// `NO [UNAVAILABLE]` is no wrong password: `503` with `Retry-After` (not a `401`), never
+/// counted (more attempts than the free quota all reach the server) nor cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_temporary_failures_are_503_and_not_counted() {
+    let imap = ImapTestServer::start(&[("jane@customer.example", JANE_PASSWORD)]).await;
+    let folder = tempfile::tempdir().unwrap();
+    let server = imap_checked_server(&imap, folder.path()).await;
+    imap.set_unavailable(true);
+    let attempts = FREE_FAILURES_PER_ACCOUNT as usize + 3;
+    for _ in 0..attempts {
+        let (status, headers, _) = server
+            .post_pox(
+                "jane@customer.example",
+                Some(("jane@customer.example", JANE_PASSWORD)),
+            )
+            .await;
+        assert_eq!(status, 503);
+        assert!(header(&headers, "retry-after").is_some(), "{headers:?}");
+        assert_eq!(header(&headers, "www-authenticate"), None);
+    }
+    let soap = server
+        .client()
+        .post(server.url("/autodiscover/autodiscover.svc"))
+        .basic_auth("jane@customer.example", Some(JANE_PASSWORD))
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(SoapRequest::get_user_settings("jane@customer.example", &["ExternalEwsUrl"]).to_xml())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(soap.status().as_u16(), 503);
+    assert!(soap.headers().contains_key("retry-after"));
+    assert_eq!(imap.logins(), attempts + 1);
+    imap.set_unavailable(false);
+    let (status, _, body) = server
+        .post_pox(
+            "jane@customer.example",
+            Some(("jane@customer.example", JANE_PASSWORD)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await;
+}
+
+/// A slow IMAP server: never more than the bound of logins open at once, and the surplus gets
+/// `503` with `Retry-After` after the bounded wait instead of queueing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_logins_in_flight_are_bounded() {
+    let users: Vec<(String, String)> = (0..MAX_CONCURRENT_LOGINS * 2)
+        .map(|i| (format!("u{i}@customer.example"), format!("password {i}")))
+        .collect();
+    let accounts: Vec<(&str, &str)> = users
+        .iter()
+        .map(|(user, password)| (user.as_str(), password.as_str()))
+        .collect();
+    let imap = ImapTestServer::start(&accounts).await;
+    imap.set_delay(QUEUE_WAIT + Duration::from_secs(2));
+    let folder = tempfile::tempdir().unwrap();
+    let server = imap_checked_server(&imap, folder.path()).await;
+    // Four client addresses, so no client reaches its own failure quota with checks in flight.
+    let clients: Vec<reqwest::Client> = (10..14)
+        .map(|host| server.client_from(Ipv4Addr::new(127, 0, 0, host)))
+        .collect();
+    let logins = users.iter().enumerate().map(|(i, (user, password))| {
+        let client = &clients[i % clients.len()];
+        let server = &server;
+        async move {
+            server
+                .post_pox_from(client, user, Some((user, password)))
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(logins).await;
+    let ok = answers
+        .iter()
+        .filter(|(status, _, _)| *status == 200)
+        .count();
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|(status, _, _)| *status == 503)
+        .collect();
+    assert_eq!(
+        (ok, busy.len()),
+        (MAX_CONCURRENT_LOGINS, MAX_CONCURRENT_LOGINS)
+    );
+    assert!(
+        busy.iter()
+            .all(|(_, headers, _)| header(headers, "retry-after").is_some())
+    );
+    assert_eq!(imap.peak_open_logins(), MAX_CONCURRENT_LOGINS);
     server.stop().await;
 }
 

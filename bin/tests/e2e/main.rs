@@ -6,6 +6,8 @@
 //! - `pacc`: the PACC document at `ua-auto-config.CUSTOMER` and its DNS digest.
 //! - `consistency`: a profile change reaches POX, autoconfig, PACC and the Apple profile.
 //! - `auth`: `auth = "basic"`: challenges, CLI passwords, alike refusals, rate limits, no password logged.
+//! - `privacy`: with `auth = "basic"`, anonymous answers carry no user's override and an
+//!   authenticated POX or SOAP caller gets their own mailbox only.
 //! - `exchangelib`: the Python EWS library, unmodified, discovers via the redirect site and SRV.
 //! - `soap`: SOAP Autodiscover, `X-SOAP-Enabled` everywhere, one profile change in every dialect.
 //! - `v2`: Autodiscover v2 JSON, query and path forms, errors.
@@ -47,6 +49,7 @@ mod live;
 mod mobileconfig;
 mod pacc;
 mod pox;
+mod privacy;
 mod probe;
 mod probe_dialects;
 mod probe_safety;

@@ -92,6 +92,15 @@ pub enum DirectoryError {
         #[source]
         source: sqlx::Error,
     },
+    /// The SQLite file could not be created `0600` or its mode not tightened.
+    #[error("cannot protect the directory file {path} (it holds password hashes): {source}")]
+    FileMode {
+        /// The file.
+        path: String,
+        /// What the system reported.
+        #[source]
+        source: std::io::Error,
+    },
     /// The database answered with an error.
     #[error("the directory database reported an error: {source}")]
     Database {

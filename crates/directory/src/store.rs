@@ -8,6 +8,7 @@
 //! (does the profile exist, is the target an alias, ...) still hold when it commits.
 
 mod domains;
+mod file_mode;
 mod load;
 mod passwords;
 mod profiles;
@@ -65,13 +66,20 @@ impl Store {
     /// - `sqlite://PATH` (relative) or `sqlite:///ABSOLUTE/PATH`: the file is created on first
     ///   start (`mode=rwc` is added unless the URL sets a mode) and switched to WAL; writers wait
     ///   up to 5 s for each other (sqlx's busy timeout), so the server and a CLI command can
-    ///   share the file.
+    ///   share the file. It holds password hashes, so it is created with mode `0600` and an
+    ///   existing file readable by others is tightened to `0600` with a warning.
     /// - `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?...]`.
     pub async fn connect(url: &str) -> Result<Self, DirectoryError> {
         sqlx::any::install_default_drivers();
         let (backend, url) = prepare_url(url)?;
         let in_memory =
             backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
+        if backend == Backend::Sqlite
+            && !in_memory
+            && let Some(path) = file_mode::sqlite_path(&url)
+        {
+            file_mode::protect(&path, url.contains("mode=rwc"))?;
+        }
         let mut options = AnyPoolOptions::new()
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .max_connections(match backend {

@@ -15,15 +15,22 @@
 //!   rate-limited attempt all get the same answer: `401`, the same challenge, an empty body, and
 //!   no sooner than [`FAILURE_FLOOR`] after the request arrived, so neither content nor timing
 //!   tells them apart;
-//! - failed attempts are counted per address and per client IP ([`limiter`]); past the limit
-//!   nothing is checked until the window ends;
+//! - every attempt is reserved with the [`limiter`] before the backend sees it, counted per
+//!   (account, client) and per client with progressive back-off; the account is the address in
+//!   its primary domain, so alias addresses share their primary's counter;
+//! - a backend that cannot answer (an IMAP `NO [UNAVAILABLE]`, a timeout, too many checks in
+//!   flight) is no wrong password: the attempt is not counted, nothing is cached, and the
+//!   client gets `503` with `Retry-After`;
 //! - verdicts are cached for [`VERDICT_TTL`] under a keyed SHA-256 of address and password (the
 //!   key is random per process): the password itself is never kept, and never logged;
 //! - Basic is never accepted over plain HTTP: the redirect site refuses any request carrying it
-//!   ([`refuse_basic_over_http`]) without looking at it.
+//!   ([`refuse_basic_over_http`]) without looking at it;
+//! - with authentication on, anonymous endpoints give no per-user data and an authenticated
+//!   user gets only their own mailbox ([`privacy`]).
 
 pub mod imap;
 pub mod limiter;
+pub mod privacy;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,7 +43,7 @@ use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use autodisco_directory::{DirectoryError, LiveDirectory, Store};
-use autodisco_proto::{Answer, EmailAddress};
+use autodisco_proto::{AccountSettings, Answer, EmailAddress};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -44,7 +51,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::{AuthConfig, AuthMode};
 use crate::listener::ConnectionInfo;
@@ -66,6 +73,12 @@ const MAX_AUTHORIZATION_LEN: usize = 2048;
 /// argon2 verifications at once: each takes about 19 MiB, so a burst of attempts cannot eat
 /// the server's memory.
 const MAX_CONCURRENT_VERIFICATIONS: usize = 4;
+
+/// The longest a verification waits for one of the [`MAX_CONCURRENT_VERIFICATIONS`] slots.
+const VERIFICATION_QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+/// `Retry-After` of the `503` sent when the backend cannot answer, in seconds.
+const RETRY_AFTER_SECS: &str = "10";
 
 /// A future returned by a backend.
 pub type BackendFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, BackendError>> + Send + 'a>>;
@@ -99,6 +112,16 @@ pub enum BackendError {
     /// A verification task failed.
     #[error("password verification did not finish")]
     Verification,
+    /// Every verification slot stayed taken for the whole queue wait.
+    #[error(
+        "{MAX_CONCURRENT_VERIFICATIONS} verifications in flight for {VERIFICATION_QUEUE_WAIT:?}"
+    )]
+    Busy,
+}
+
+/// One of `slots`, waiting at most `wait` for it.
+pub(crate) async fn slot_within(slots: &Semaphore, wait: Duration) -> Option<SemaphorePermit<'_>> {
+    tokio::time::timeout(wait, slots.acquire()).await.ok()?.ok()
 }
 
 /// Why authentication could not be set up at start.
@@ -170,11 +193,9 @@ impl PasswordBackend for DirectoryBackend {
             let known = stored.is_some();
             let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
             let password = password.to_owned();
-            let _permit = self
-                .permits
-                .acquire()
+            let _permit = slot_within(&self.permits, VERIFICATION_QUEUE_WAIT)
                 .await
-                .map_err(|_| BackendError::Verification)?;
+                .ok_or(BackendError::Busy)?;
             let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
                 .await
                 .map_err(|_| BackendError::Verification)?;
@@ -338,17 +359,21 @@ impl Authenticator {
             return Verdict::Refused("no-credentials");
         };
         let now = Instant::now();
-        // Not an address: nobody we know. Counted like any failure.
-        let Ok(address) = EmailAddress::parse(&user) else {
-            self.limiter.record_failure(None, peer, now);
+        // Not an address: nobody we know, but an attempt all the same, counted for the client.
+        let account = EmailAddress::parse(&user).ok().map(|a| self.account(&a));
+        let key = account.as_ref().map(|(address, _)| address.lookup_key());
+        // Reserved before anything is checked, so concurrent guesses cannot all pass the limit.
+        let reservation = match self.limiter.reserve(key.as_deref(), peer, now) {
+            Ok(reservation) => reservation,
+            Err(refusal) => {
+                tracing::info!(target: "autodisco::auth", address = key.as_deref().unwrap_or("-"), %peer, ?refusal, "authentication rate-limited");
+                return Verdict::Refused("rate-limited");
+            }
+        };
+        let Some((address, login)) = account else {
+            reservation.failed(now);
             return Verdict::Refused("bad-credentials");
         };
-        let (address, login) = self.account(&address);
-        let key = address.lookup_key();
-        if self.limiter.is_limited(&key, peer, now) {
-            tracing::info!(target: "autodisco::auth", address = %key, %peer, "authentication rate-limited");
-            return Verdict::Refused("rate-limited");
-        }
         let cache_key = self.lock_cache().key(&address, &password);
         let cached = self.lock_cache().get(&cache_key, now);
         let ok = match cached {
@@ -359,17 +384,18 @@ impl Authenticator {
                     verdict
                 }
                 Err(error) => {
+                    reservation.given_back();
                     tracing::warn!(target: "autodisco::auth", backend = backend.name(), %error, "cannot check a password");
                     return Verdict::Unavailable;
                 }
             },
         };
         if ok {
-            self.limiter.record_success(&key);
+            reservation.succeeded();
             Verdict::Allowed
         } else {
-            self.limiter.record_failure(Some(&key), peer, now);
-            tracing::info!(target: "autodisco::auth", address = %key, %peer, "authentication failed");
+            reservation.failed(Instant::now());
+            tracing::info!(target: "autodisco::auth", address = %address.lookup_key(), %peer, "authentication failed");
             Verdict::Refused("bad-credentials")
         }
     }
@@ -380,18 +406,27 @@ impl Authenticator {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The address in its primary domain and its login name at the mail servers.
+    /// The address in its primary domain and its login name at the mail servers. An alias
+    /// address maps to its primary whatever overrides the primary has, so both share one
+    /// account (one password, one failure counter).
     fn account(&self, address: &EmailAddress) -> (EmailAddress, String) {
-        if let Some(directory) = &self.directory
-            && let Answer::Settings(settings) = directory.snapshot().resolve(address)
-        {
-            let login = match settings.profile.imap.first() {
-                Some(server) => settings.username_for(server),
-                None => settings.address.to_string(),
-            };
-            return (settings.address.clone(), login);
-        }
-        (address.clone(), address.to_string())
+        let Some(directory) = &self.directory else {
+            return (address.clone(), address.to_string());
+        };
+        let snapshot = directory.snapshot();
+        let Some((primary, profile)) = snapshot.domain_profile(address.domain()) else {
+            return (address.clone(), address.to_string());
+        };
+        let settings = match snapshot.resolve(address) {
+            Answer::Settings(settings) => settings,
+            // A redirected mailbox still logs in with the domain's username template.
+            _ => AccountSettings::new(address.with_domain(primary), profile),
+        };
+        let login = match settings.profile.imap.first() {
+            Some(server) => settings.username_for(server),
+            None => settings.address.to_string(),
+        };
+        (settings.address, login)
     }
 
     /// The `401` every refusal gets, whatever its reason.
@@ -453,9 +488,10 @@ pub async fn require(
         Verdict::Refused(outcome) => Some(authenticator.challenge_response(outcome, dialect)),
         Verdict::Unavailable => {
             let mut response = (StatusCode::SERVICE_UNAVAILABLE, "").into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
             response
                 .extensions_mut()
                 .insert(RequestLog::new(dialect, "auth-unavailable", None));
@@ -586,50 +622,61 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn failures_are_rate_limited_per_address() {
+    async fn failures_back_off_per_address_and_client() {
         let backend = Arc::new(Fixed {
             calls: Default::default(),
         });
-        let auth = Authenticator::with_backend(backend, None, "h.example");
+        let auth = Authenticator::with_backend(backend.clone(), None, "h.example");
         let peer: IpAddr = "192.0.2.2".parse().unwrap();
-        for i in 0..limiter::MAX_FAILURES_PER_ADDRESS {
+        for i in 0..limiter::FREE_FAILURES_PER_ACCOUNT {
             let verdict = auth
                 .check(&basic("jane@a.example", &format!("guess{i}")), peer)
                 .await;
             assert_eq!(verdict, Verdict::Refused("bad-credentials"));
         }
-        // Now even the right password is refused, the same way.
+        // From this client even the right password is refused now, the same way, unchecked.
+        let calls = backend.calls.load(std::sync::atomic::Ordering::SeqCst);
+        let started = tokio::time::Instant::now();
         assert_eq!(
             auth.check(&basic("jane@a.example", "right: one"), peer)
                 .await,
             Verdict::Refused("rate-limited")
         );
-        assert!(!auth.is_enabled() || auth.challenge.to_str().unwrap().starts_with("Basic realm="));
+        assert!(started.elapsed() >= FAILURE_FLOOR);
+        assert_eq!(
+            backend.calls.load(std::sync::atomic::Ordering::SeqCst),
+            calls
+        );
+        // Jane, from elsewhere, is not locked out.
+        let elsewhere: IpAddr = "2001:db8:7::1".parse().unwrap();
+        assert_eq!(
+            auth.check(&basic("jane@a.example", "right: one"), elsewhere)
+                .await,
+            Verdict::Allowed
+        );
+        assert!(auth.challenge.to_str().unwrap().starts_with("Basic realm="));
     }
 
-    /// The IMAP backend from a config: the login is the profile's IMAP username for the
-    /// address (here a per-user login name), checked over TLS with the configured CA.
-    #[tokio::test]
-    async fn imap_backend_from_the_config() {
+    /// A directory with the domain a.example (alias b.example) and jane@a.example logging in
+    /// to IMAP as `jdoe`; the CA file of `imap` in `folder`.
+    async fn imap_directory(
+        imap: &autodisco_test_support::imap::ImapTestServer,
+        folder: &std::path::Path,
+    ) -> (LiveDirectory, AuthConfig) {
         use autodisco_directory::UserOverride;
         use autodisco_proto::{Domain, ServiceProfile};
 
-        let (address, _, ca_pem) = imap::tests::fake_imap_server("jdoe", "imap secret").await;
-        let folder = tempfile::tempdir().unwrap();
-        let ca_file = folder.path().join("ca.pem");
-        std::fs::write(&ca_file, ca_pem).unwrap();
-        let store = Store::connect(&format!(
-            "sqlite://{}",
-            folder.path().join("d.sqlite").display()
-        ))
-        .await
-        .unwrap();
+        let store = Store::connect(&format!("sqlite://{}", folder.join("d.sqlite").display()))
+            .await
+            .unwrap();
         store
             .put_profile("p", &ServiceProfile::default_for_hoster("h.example"))
             .await
             .unwrap();
+        let a = Domain::parse("a.example").unwrap();
+        store.add_domain(&a, "p").await.unwrap();
         store
-            .add_domain(&Domain::parse("a.example").unwrap(), "p")
+            .add_alias(&Domain::parse("b.example").unwrap(), &a)
             .await
             .unwrap();
         let mut jane = UserOverride::new(EmailAddress::parse("jane@a.example").unwrap());
@@ -638,12 +685,19 @@ mod tests {
         let directory = LiveDirectory::load(store).await.unwrap();
         let config = AuthConfig {
             mode: AuthMode::Basic,
-            imap: Some(crate::config::ImapAuth {
-                host: "localhost".into(),
-                port: address.port(),
-                ca_file: Some(ca_file),
-            }),
+            imap: Some(imap::tests::backend_for(imap, folder)),
         };
+        (directory, config)
+    }
+
+    /// The IMAP backend from a config: the login is the profile's IMAP username for the
+    /// address (here a per-user login name), checked over TLS with the configured CA.
+    #[tokio::test]
+    async fn imap_backend_from_the_config() {
+        let server =
+            autodisco_test_support::imap::ImapTestServer::start(&[("jdoe", "imap secret")]).await;
+        let folder = tempfile::tempdir().unwrap();
+        let (directory, config) = imap_directory(&server, folder.path()).await;
         let auth = Authenticator::from_config(&config, &directory, "h.example").unwrap();
         let peer: IpAddr = "192.0.2.3".parse().unwrap();
         assert_eq!(
@@ -669,6 +723,49 @@ mod tests {
             auth.check(&basic("jane@a.example", "imap secret"), peer)
                 .await,
             Verdict::Unavailable
+        );
+    }
+
+    /// `NO [UNAVAILABLE]` is no wrong password: not counted, not cached, and the same password
+    /// works as soon as the server is back. An alias address is its primary's account.
+    #[tokio::test]
+    async fn imap_temporary_failures_are_not_wrong_passwords() {
+        let server =
+            autodisco_test_support::imap::ImapTestServer::start(&[("jdoe", "imap secret")]).await;
+        let folder = tempfile::tempdir().unwrap();
+        let (directory, config) = imap_directory(&server, folder.path()).await;
+        let auth = Authenticator::from_config(&config, &directory, "h.example").unwrap();
+        let peer: IpAddr = "192.0.2.4".parse().unwrap();
+        server.set_unavailable(true);
+        for _ in 0..limiter::FREE_FAILURES_PER_ACCOUNT * 2 {
+            assert_eq!(
+                auth.check(&basic("jane@b.example", "imap secret"), peer)
+                    .await,
+                Verdict::Unavailable
+            );
+        }
+        assert_eq!(
+            server.logins(),
+            limiter::FREE_FAILURES_PER_ACCOUNT as usize * 2
+        );
+        server.set_unavailable(false);
+        assert_eq!(
+            auth.check(&basic("jane@a.example", "imap secret"), peer)
+                .await,
+            Verdict::Allowed
+        );
+        // Guesses on the alias address use up the primary's quota.
+        for i in 0..limiter::FREE_FAILURES_PER_ACCOUNT {
+            assert_eq!(
+                auth.check(&basic("JANE@b.example", &format!("guess {i}")), peer)
+                    .await,
+                Verdict::Refused("bad-credentials")
+            );
+        }
+        assert_eq!(
+            auth.check(&basic("jane@a.example", "imap secret"), peer)
+                .await,
+            Verdict::Refused("rate-limited")
         );
     }
 

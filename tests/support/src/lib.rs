@@ -5,6 +5,7 @@
 //! - [`https_client`]: a reqwest client that trusts only the test CA and pins names to addresses.
 //! - [`Backend`] and [`TestDatabase`]: a fresh SQLite file or PostgreSQL database per test.
 //! - [`TestServer`]: the real server (redirect site and HTTPS service) on loopback, port 0.
+//! - [`imap::ImapTestServer`]: an IMAP server over TLS for the `[auth_imap]` password backend.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -89,6 +90,13 @@ impl TestCa {
 /// An HTTPS client that trusts only `ca`, resolves each `(name, address)` pair to that address,
 /// and never follows redirects (tests look at them).
 pub fn https_client(ca: &TestCa, pins: &[(&str, SocketAddr)]) -> reqwest::Client {
+    https_client_builder(ca, pins)
+        .build()
+        .expect("reqwest client")
+}
+
+/// The builder of [`https_client`], for tests that set more (such as a source address).
+pub fn https_client_builder(ca: &TestCa, pins: &[(&str, SocketAddr)]) -> reqwest::ClientBuilder {
     let root = reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).expect("CA for reqwest");
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
@@ -100,7 +108,7 @@ pub fn https_client(ca: &TestCa, pins: &[(&str, SocketAddr)]) -> reqwest::Client
     for (name, address) in pins {
         builder = builder.resolve(name, *address);
     }
-    builder.build().expect("reqwest client")
+    builder
 }
 
 /// Which directory backend a test runs against.
@@ -304,6 +312,8 @@ pub async fn raw_exchange(address: SocketAddr, request: &[u8], timeout: Duration
 
 /// An authoritative DNS server on loopback with zones built in the test.
 pub mod dns;
+/// An IMAP server over TLS that checks passwords, and can be unavailable or slow.
+pub mod imap;
 /// Servers that record what clients send, and a blackhole that never answers.
 pub mod recording;
 

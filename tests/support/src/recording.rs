@@ -20,6 +20,23 @@ use tokio::task::JoinHandle;
 
 use crate::IssuedCert;
 
+/// A TLS acceptor serving `cert`.
+pub(crate) fn tls_acceptor(cert: &IssuedCert) -> tokio_rustls::TlsAcceptor {
+    let chain = CertificateDer::pem_slice_iter(cert.chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificate chain");
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("private key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server certificate");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 /// One request as it arrived.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -123,20 +140,7 @@ impl RecordingServer {
 
     /// HTTPS on `address` with `cert`.
     pub async fn https(address: SocketAddr, cert: &IssuedCert, responder: Responder) -> Self {
-        let chain = CertificateDer::pem_slice_iter(cert.chain_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .expect("certificate chain");
-        let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("private key");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .expect("server certificate");
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        Self::start(address, Some(acceptor), responder).await
+        Self::start(address, Some(tls_acceptor(cert)), responder).await
     }
 
     async fn start(

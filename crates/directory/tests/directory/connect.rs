@@ -30,6 +30,48 @@ async fn sqlite_file_is_created_in_wal_mode_and_reopened() {
     assert!(again.load_snapshot().await.unwrap().hosts(&d("a.example")));
 }
 
+/// The file holds password hashes: it and its `-wal` and `-shm` files are `0600` whatever the
+/// umask, and a file left readable by an older version is tightened on the next start.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::connect(&url).await.unwrap();
+    store
+        .put_profile("standard", &profile("h.example"))
+        .await
+        .unwrap();
+    // The write went through the WAL, so all three files exist now.
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("secret.db{suffix}"));
+        assert!(file.exists(), "{} missing", file.display());
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    store.close().await;
+
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("secret.db{suffix}"));
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let again = Store::connect(&url).await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("secret.db{suffix}"));
+        if file.exists() {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    }
+    assert_eq!(mode(&path), 0o600);
+    again.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_in_memory_keeps_its_data() {
     let store = Store::connect("sqlite::memory:").await.unwrap();

@@ -5,6 +5,13 @@
 //! quoted strings when they are printable ASCII and as synchronising literals otherwise; a
 //! value with CR, LF or NUL cannot be sent at all and is simply wrong. The password lives only
 //! in the request's memory; the authenticator caches the verdict, never the password.
+//!
+//! Only a `NO` that is not temporary is a wrong password. A `NO` with a response code saying
+//! the server cannot check right now (RFC 5530 section 3: `UNAVAILABLE`, `SERVERBUG`, `LIMIT`,
+//! `INUSE`), a broken connection, a timeout or too many logins in flight are errors: the
+//! client is asked to come back, and nothing is counted or cached against the user.
+//! At most [`MAX_CONCURRENT_LOGINS`] logins run at once; a check waits at most [`QUEUE_WAIT`]
+//! for its turn, so a burst of attempts can neither flood the IMAP server nor pile up here.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +24,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use thiserror::Error;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 
 use super::{BackendFuture, PasswordBackend};
@@ -27,6 +35,16 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest server line read.
 const MAX_LINE: usize = 8 * 1024;
+
+/// `LOGIN` dialogues open at once with the IMAP server.
+pub const MAX_CONCURRENT_LOGINS: usize = 16;
+
+/// The longest a check waits for one of the [`MAX_CONCURRENT_LOGINS`] slots.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+/// The `NO` response codes (RFC 5530 section 3) that say the server could not check the
+/// password now, not that it is wrong.
+const TEMPORARY_CODES: [&str; 4] = ["UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE"];
 
 /// Why the IMAP server could not be asked (not: the password is wrong).
 #[derive(Debug, Error)]
@@ -55,6 +73,12 @@ pub enum ImapError {
     /// The server said something that is not IMAP, or refused the command as malformed.
     #[error("unexpected answer from the IMAP server")]
     Protocol,
+    /// The server answered `NO` with a code saying it cannot check now.
+    #[error("the IMAP server cannot check passwords now ({0})")]
+    Unavailable(String),
+    /// Every login slot stayed taken for the whole queue wait.
+    #[error("{MAX_CONCURRENT_LOGINS} logins in flight for {QUEUE_WAIT:?}")]
+    Busy,
 }
 
 /// Checks passwords with an IMAP server.
@@ -63,6 +87,7 @@ pub struct ImapBackend {
     port: u16,
     server_name: ServerName<'static>,
     connector: TlsConnector,
+    slots: Semaphore,
 }
 
 impl ImapBackend {
@@ -81,6 +106,7 @@ impl ImapBackend {
             port,
             server_name,
             connector: TlsConnector::from(Arc::new(config)),
+            slots: Semaphore::new(MAX_CONCURRENT_LOGINS),
         })
     }
 
@@ -97,6 +123,9 @@ impl ImapBackend {
 
     /// Whether `LOGIN login password` succeeds.
     pub async fn login(&self, login: &str, password: &str) -> Result<bool, ImapError> {
+        let _slot = super::slot_within(&self.slots, QUEUE_WAIT)
+            .await
+            .ok_or(ImapError::Busy)?;
         match tokio::time::timeout(TIMEOUT, self.dialogue(login, password)).await {
             Ok(result) => result,
             Err(_) => Err(ImapError::Timeout(TIMEOUT)),
@@ -130,10 +159,13 @@ impl ImapBackend {
         let verdict = loop {
             let line = read_line(&mut stream).await?;
             if let Some(status) = line.strip_prefix("a1 ") {
-                let word = status.split(' ').next().unwrap_or_default();
+                let (word, text) = status.split_once(' ').unwrap_or((status, ""));
                 break match word.to_ascii_uppercase().as_str() {
                     "OK" => true,
-                    "NO" => false,
+                    "NO" => match temporary_code(text) {
+                        Some(code) => return Err(ImapError::Unavailable(code)),
+                        None => false,
+                    },
                     _ => return Err(ImapError::Protocol),
                 };
             }
@@ -158,6 +190,16 @@ impl PasswordBackend for ImapBackend {
     ) -> BackendFuture<'a> {
         Box::pin(async move { Ok(self.login(login, password).await?) })
     }
+}
+
+/// The response code of a tagged status's text (`[UNAVAILABLE] ...`) when it is one of the
+/// [`TEMPORARY_CODES`].
+fn temporary_code(text: &str) -> Option<String> {
+    let code = text.strip_prefix('[')?.split([']', ' ']).next()?;
+    TEMPORARY_CODES
+        .iter()
+        .find(|temporary| temporary.eq_ignore_ascii_case(code))
+        .map(|temporary| (*temporary).to_owned())
 }
 
 fn roots_from_file(path: &Path) -> Result<RootCertStore, ImapError> {
@@ -221,129 +263,94 @@ async fn send_astring(stream: &mut Stream, value: &str) -> Result<(), ImapError>
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::net::SocketAddr;
-
-    use tokio::net::TcpListener;
-    use tokio_rustls::TlsAcceptor;
+    use autodisco_test_support::imap::{IMAP_HOST, ImapTestServer};
 
     use super::*;
+    use crate::config::ImapAuth;
 
-    /// A one-trick IMAP server on loopback: accepts `LOGIN user password` for one pair, with
-    /// quoted strings or literals. Returns its address, the CA to trust, and that CA as PEM.
-    pub(crate) async fn fake_imap_server(
-        user: &'static str,
-        password: &'static str,
-    ) -> (SocketAddr, RootCertStore, String) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(cert.der().clone()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        )
-        .unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let mut stream = BufReader::new(tls);
-                    let _ = serve(&mut stream, user, password).await;
-                });
-            }
-        });
-        (address, roots, cert.pem())
+    /// The backend `[auth_imap]` would make for `server`; the CA file lives in `folder`.
+    pub(crate) fn backend_for(server: &ImapTestServer, folder: &Path) -> ImapAuth {
+        let ca_file = folder.join("imap-ca.pem");
+        std::fs::write(&ca_file, server.ca_pem()).unwrap();
+        ImapAuth {
+            host: IMAP_HOST.into(),
+            port: server.address().port(),
+            ca_file: Some(ca_file),
+        }
     }
 
-    async fn serve(
-        stream: &mut BufReader<tokio_rustls::server::TlsStream<TcpStream>>,
-        user: &str,
-        password: &str,
-    ) -> std::io::Result<()> {
-        stream
-            .get_mut()
-            .write_all(b"* OK fake IMAP ready\r\n")
-            .await?;
-        // Read `a1 LOGIN <astring> <astring>` token by token.
-        let mut head = String::new();
-        stream.read_line(&mut head).await?;
-        let rest = head
-            .strip_prefix("a1 LOGIN ")
-            .unwrap_or_default()
-            .to_owned();
-        let mut values = Vec::new();
-        let mut line = rest;
-        while values.len() < 2 {
-            let trimmed = line.trim_start().to_owned();
-            if let Some(quoted) = trimmed.strip_prefix('"') {
-                let mut value = String::new();
-                let mut chars = quoted.chars();
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => value.extend(chars.next()),
-                        '"' => break,
-                        c => value.push(c),
-                    }
-                }
-                values.push(value);
-                line = chars.collect();
-            } else if let Some(literal) = trimmed.strip_prefix('{') {
-                let length: usize = literal.split('}').next().unwrap().parse().unwrap();
-                stream.get_mut().write_all(b"+ go ahead\r\n").await?;
-                let mut bytes = vec![0u8; length];
-                stream.read_exact(&mut bytes).await?;
-                values.push(String::from_utf8(bytes).unwrap());
-                line = String::new();
-                stream.read_line(&mut line).await?;
-            } else {
-                break;
-            }
-        }
-        let ok = values.len() == 2 && values[0] == user && values[1] == password;
-        let answer: &[u8] = if ok {
-            b"* CAPABILITY IMAP4rev1\r\na1 OK LOGIN completed\r\n"
-        } else {
-            b"a1 NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
-        };
-        stream.get_mut().write_all(answer).await?;
-        Ok(())
+    #[test]
+    fn temporary_codes_are_recognised() {
+        assert_eq!(
+            temporary_code("[UNAVAILABLE] Temporary authentication failure"),
+            Some("UNAVAILABLE".into())
+        );
+        assert_eq!(temporary_code("[serverbug]"), Some("SERVERBUG".into()));
+        assert_eq!(
+            temporary_code("[AUTHENTICATIONFAILED] Invalid credentials"),
+            None
+        );
+        assert_eq!(temporary_code("Invalid credentials [UNAVAILABLE]"), None);
+        assert_eq!(temporary_code(""), None);
     }
 
     #[tokio::test]
     async fn login_over_tls() {
-        let (address, roots, _) = fake_imap_server("jdoe", "pa\"ss\\wörd").await;
-        let backend = ImapBackend::new("localhost", address.port(), roots).unwrap();
+        let server = ImapTestServer::start(&[("jdoe", "pa\"ss\\wörd")]).await;
+        let folder = tempfile::tempdir().unwrap();
+        let backend = ImapBackend::from_config(&backend_for(&server, folder.path())).unwrap();
         assert!(backend.login("jdoe", "pa\"ss\\wörd").await.unwrap());
         assert!(!backend.login("jdoe", "wrong").await.unwrap());
         assert!(!backend.login("jdoe", "line\r\nbreak").await.unwrap());
         assert!(!backend.login("other", "pa\"ss\\wörd").await.unwrap());
+        // Temporary failures are errors, not verdicts.
+        server.set_unavailable(true);
+        match backend.login("jdoe", "pa\"ss\\wörd").await {
+            Err(ImapError::Unavailable(code)) => assert_eq!(code, "UNAVAILABLE"),
+            other => panic!("{other:?}"),
+        }
+        match backend.login("jdoe", "wrong").await {
+            Err(ImapError::Unavailable(_)) => {}
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
     async fn an_untrusted_server_is_an_error_not_a_verdict() {
-        let (address, _, _) = fake_imap_server("jdoe", "x").await;
+        let server = ImapTestServer::start(&[("jdoe", "x")]).await;
         let backend =
-            ImapBackend::new("localhost", address.port(), RootCertStore::empty()).unwrap();
+            ImapBackend::new(IMAP_HOST, server.address().port(), RootCertStore::empty()).unwrap();
         assert!(backend.login("jdoe", "x").await.is_err());
-        let closed = ImapBackend::new("localhost", 1, RootCertStore::empty()).unwrap();
+        let closed = ImapBackend::new(IMAP_HOST, 1, RootCertStore::empty()).unwrap();
         assert!(closed.login("jdoe", "x").await.is_err());
+    }
+
+    /// A slow server: never more than the bound in flight, and the surplus is told to come
+    /// back after the queue wait instead of waiting on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn logins_in_flight_are_bounded() {
+        let server = ImapTestServer::start(&[("jdoe", "x")]).await;
+        server.set_delay(QUEUE_WAIT + Duration::from_secs(1));
+        let folder = tempfile::tempdir().unwrap();
+        let backend =
+            Arc::new(ImapBackend::from_config(&backend_for(&server, folder.path())).unwrap());
+        let attempts = (0..MAX_CONCURRENT_LOGINS * 2).map(|_| {
+            let backend = backend.clone();
+            tokio::spawn(async move { backend.login("jdoe", "x").await })
+        });
+        let results = futures_util::future::join_all(attempts).await;
+        let busy = results
+            .iter()
+            .filter(|r| matches!(r.as_ref().unwrap(), Err(ImapError::Busy)))
+            .count();
+        let verified = results
+            .iter()
+            .filter(|r| matches!(r.as_ref().unwrap(), Ok(true)))
+            .count();
+        assert_eq!(server.peak_open_logins(), MAX_CONCURRENT_LOGINS);
+        assert_eq!(
+            (verified, busy),
+            (MAX_CONCURRENT_LOGINS, MAX_CONCURRENT_LOGINS)
+        );
     }
 }

@@ -12,7 +12,8 @@
 //!   its username placeholders for the client.
 //!
 //! A domain autodisco does not host, or a mailbox served elsewhere (a redirectUrl override), is a
-//! 404: Thunderbird then tries its next source.
+//! 404: Thunderbird then tries its next source. With authentication on, overrides are not shown
+//! to anonymous callers ([`crate::auth::privacy`]): every address gets its domain's document.
 
 use autodisco_directory::Snapshot;
 use autodisco_proto::autoconfig::{self, ClientConfig};
@@ -21,6 +22,7 @@ use axum::extract::{Query, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 
+use crate::auth::privacy::Caller;
 use crate::request_log::RequestLog;
 use crate::service::xml_response;
 use crate::state::AppState;
@@ -46,7 +48,8 @@ pub async fn handle(state: AppState, request: Request) -> Response {
     let rendered = match address {
         Some(address) => {
             let requested = address.domain().clone();
-            match settings_following_redirects(&snapshot, &address) {
+            let caller = Caller::anonymous(&state.auth);
+            match settings_following_redirects(&caller, &snapshot, &address) {
                 Some(settings) => (
                     ClientConfig::for_account(&settings, &requested),
                     settings.address.domain().to_string(),
@@ -108,16 +111,17 @@ fn address_parameter(request: &Request) -> Result<Option<EmailAddress>, ()> {
     }
 }
 
-/// The settings for `address`, following one redirectAddr inside the directory: a mailbox that
-/// moved to another hosted address is configured as that one. A redirectUrl (served by another
-/// AutoDiscover service) has no autoconfig equivalent.
+/// The settings for `address` that `caller` may have, following one redirectAddr inside the
+/// directory: a mailbox that moved to another hosted address is configured as that one. A
+/// redirectUrl (served by another AutoDiscover service) has no autoconfig equivalent.
 pub(crate) fn settings_following_redirects(
+    caller: &Caller,
     snapshot: &Snapshot,
     address: &EmailAddress,
 ) -> Option<autodisco_proto::AccountSettings> {
-    match snapshot.resolve(address) {
+    match caller.answer(snapshot, address) {
         Answer::Settings(settings) => Some(settings),
-        Answer::RedirectAddr(target) => match snapshot.resolve(&target) {
+        Answer::RedirectAddr(target) => match caller.answer(snapshot, &target) {
             Answer::Settings(settings) => Some(settings),
             _ => None,
         },

@@ -11,6 +11,7 @@ use axum::extract::{Query, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 
+use crate::auth::privacy::Caller;
 use crate::dialect::autoconfig::{method_not_allowed, settings_following_redirects, with_log};
 use crate::state::AppState;
 
@@ -65,7 +66,9 @@ pub async fn handle(state: AppState, request: Request) -> Response {
     };
     let domain = Some(address.domain().to_string());
     let snapshot = state.directory.snapshot();
-    let Some(settings) = settings_following_redirects(&snapshot, &address) else {
+    // With authentication on, the domain's profile: no user's override shows to anyone.
+    let caller = Caller::anonymous(&state.auth);
+    let Some(settings) = settings_following_redirects(&caller, &snapshot, &address) else {
         return html(
             StatusCode::NOT_FOUND,
             "<!DOCTYPE html><title>Not found</title><p>This address is not served here.</p>\n",

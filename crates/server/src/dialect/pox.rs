@@ -11,6 +11,7 @@ use autodisco_proto::{
 use axum::extract::Request;
 use axum::response::Response;
 
+use crate::auth::privacy::Caller;
 use crate::request_log::RequestLog;
 use crate::service::{BodyError, error_stamp, read_body, xml_response};
 use crate::state::AppState;
@@ -27,6 +28,8 @@ pub async fn handle(state: AppState, request: Request) -> Response {
         .and_then(|v| v.trim().parse::<u32>().ok())
         .is_some_and(|version| version >= 1);
     let stamp = error_stamp(state.site.load().server_id);
+    // With authentication on, only the caller's own mailbox is answered.
+    let caller = Caller::authenticated(&state.auth, request.headers());
     // The body gets the header timeout, shorter than the request timeout, so a slow body is
     // answered with the protocol's error rather than cut off by the backstop.
     let body = match read_body(
@@ -66,7 +69,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
             let mailbox = outlook.mailbox();
             let domain = mailbox.as_ref().map(|m| m.domain().to_string());
             let answer = match &mailbox {
-                Some(address) => state.directory.snapshot().resolve(address),
+                Some(address) => caller.answer(&state.directory.snapshot(), address),
                 // Only a LegacyDN that is not ours: nothing here can answer for it.
                 None => Answer::NotHosted,
             };
@@ -75,7 +78,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
         }
         Ok(AutodiscoverRequest::MobileSync(request)) => {
             let address = &request.email_address;
-            let answer = state.directory.snapshot().resolve(address);
+            let answer = caller.answer(&state.directory.snapshot(), address);
             let outcome = match &answer {
                 Answer::Settings(settings) if settings.profile.activesync_url.is_none() => {
                     "no-activesync"

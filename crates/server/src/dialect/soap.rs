@@ -16,6 +16,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
+use crate::auth::privacy::Caller;
 use crate::request_log::RequestLog;
 use crate::service::{BodyError, read_body};
 use crate::state::AppState;
@@ -41,6 +42,9 @@ pub fn is_soap_path(path: &str) -> bool {
 
 /// Answers one POST.
 pub async fn handle(state: AppState, request: Request) -> Response {
+    // With authentication on, only the caller's own mailbox is answered; any other gets
+    // `InvalidUser`, as an address that is not hosted.
+    let caller = Caller::authenticated(&state.auth, request.headers());
     let body = match read_body(
         request.into_body(),
         state.limits.max_body_bytes,
@@ -104,7 +108,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
                             if i == 0 {
                                 log_domain = Some(address.domain().to_string());
                             }
-                            snapshot.resolve(&address)
+                            caller.answer(&snapshot, &address)
                         }
                         Err(_) => Answer::NotHosted,
                     };

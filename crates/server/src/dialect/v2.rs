@@ -9,6 +9,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
+use crate::auth::privacy::Caller;
 use crate::request_log::RequestLog;
 use crate::service::POX_PATH;
 use crate::state::AppState;
@@ -34,16 +35,18 @@ pub fn handle(state: &AppState, request: &Request) -> Response {
         }
     };
     let snapshot = state.directory.snapshot();
+    // Anonymous: with authentication on, no redirect of a user's override shows here.
+    let caller = Caller::anonymous(&state.auth);
     let (answer, domain) = match EmailAddress::parse(&parsed.email) {
         Ok(address) => (
-            snapshot.resolve(&address),
+            caller.answer(&snapshot, &address),
             Some(address.domain().to_string()),
         ),
         Err(_) => (Answer::NotHosted, None),
     };
     let pox_url = format!("{}{POX_PATH}", state.site.load().public_url);
     let result = v2::answer(parsed.protocol, &answer, &pox_url, |target| {
-        snapshot.resolve(target)
+        caller.answer(&snapshot, target)
     });
     let outcome = match (&result, &answer) {
         (V2Answer::Found(_), _) => "found",
