@@ -3,10 +3,12 @@
 //! CNAME) and once through the SRV record, with `auth = "none"` and with `auth = "basic"`.
 //!
 //! The test needs root (ports 53, 80 and 443 on a private loopback block, and a mount namespace
-//! for a private `/etc/resolv.conf`) and a Python with exchangelib: `.ci/run` creates the venv
-//! and sets `AUTODISCO_EXCHANGELIB_PYTHON`; without that variable the test says so and passes.
+//! for a private `/etc/resolv.conf`) and a Python with exchangelib: `./test` (the README's test
+//! command) creates the venv and sets `AUTODISCO_EXCHANGELIB_PYTHON`; without that variable the
+//! test fails and says so, because a test that passes without running proves nothing.
 //! See README, "exchangelib against autodisco".
 
+use std::io::Write;
 use std::path::Path;
 
 use autodisco_proto::{Domain, EmailAddress};
@@ -99,13 +101,10 @@ async fn relay_udp_dns(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchangelib_discovers_through_the_redirect_site_and_srv() {
-    let Some(python) = std::env::var_os("AUTODISCO_EXCHANGELIB_PYTHON") else {
-        eprintln!(
-            "exchangelib test skipped: set AUTODISCO_EXCHANGELIB_PYTHON to a Python with exchangelib (.ci/run does)"
-        );
-        return;
-    };
-    let python = std::path::PathBuf::from(python);
+    let python = std::path::PathBuf::from(std::env::var_os("AUTODISCO_EXCHANGELIB_PYTHON").expect(
+        "AUTODISCO_EXCHANGELIB_PYTHON must name a Python with exchangelib 5.6.0: \
+         run the README's test command, ./test, which creates that venv and sets it",
+    ));
     for top in ["auth = \"none\"", "auth = \"basic\""] {
         let block = LoopbackBlock::claim();
         let (https, redirect) = (block.v4(1), block.v4(2));
@@ -177,6 +176,14 @@ async fn exchangelib_discovers_through_the_redirect_site_and_srv() {
             );
             assert_eq!(found["version"], "Exchange2016", "{found}");
             assert_eq!(found["autodiscover_smtp_address"], address, "{found}");
+            // Straight to the terminal, past the test harness's capture of `println!`: the
+            // output of a passing run shows that exchangelib really ran, and which one.
+            let _ = writeln!(
+                std::io::stderr(),
+                "exchangelib {} ({top}) discovered {} for {address}",
+                found["exchangelib_version"].as_str().unwrap_or("?"),
+                found["ews_url"],
+            );
         }
         server.stop().await;
         relay.abort();

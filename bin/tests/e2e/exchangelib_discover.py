@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 
+import exchangelib
 from exchangelib import Credentials
 from exchangelib.autodiscover import Autodiscovery
 
@@ -23,6 +24,7 @@ def main() -> int:
     print(
         json.dumps(
             {
+                "exchangelib_version": exchangelib.__version__,
                 "ews_url": ad_response.ews_url,
                 "autodiscover_smtp_address": ad_response.autodiscover_smtp_address,
                 "version": ad_response.version.api_version if ad_response.version else None,
