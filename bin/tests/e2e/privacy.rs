@@ -132,7 +132,8 @@ async fn authenticated_callers_get_their_own_mailbox_only(backend: Backend) {
         "Jane's secret\n",
     );
     assert!(output.status.success());
-    let jane = Some(("jane@customer.example", "Jane's secret"));
+    let (user, password) = ("jane@customer.example", "Jane's secret");
+    let jane = Some((user, password));
 
     // POX: her own mailbox, in her domain or its alias, with her override.
     for own in ["jane@customer.example", "JANE@alias.example"] {
@@ -183,7 +184,7 @@ async fn authenticated_callers_get_their_own_mailbox_only(backend: Backend) {
     let response = server
         .client()
         .post(server.url("/autodiscover/autodiscover.svc"))
-        .basic_auth(jane.unwrap().0, Some(jane.unwrap().1))
+        .basic_auth(user, Some(password))
         .header("Content-Type", "text/xml; charset=utf-8")
         .body(request.to_xml())
         .send()
