@@ -4,7 +4,8 @@
 //!
 //! The parts, in the order a discovery meets them:
 //!
-//! - [`race`]: Outlook's four candidates as lanes, started staggered and chosen by priority.
+//! - [`race`]: Outlook's four candidates as lanes, started staggered and chosen by priority;
+//!   [`lanes`]: the table where each lane's state is shared.
 //! - [`candidates`]: candidates 3 (the HTTP redirect) and 4 (SRV), which find a URL to POST to.
 //! - [`follow`]: the one redirect-and-consent follower, for GET and POST alike, with the rules
 //!   for credentials in one place.
@@ -32,6 +33,7 @@ mod autoconfig;
 mod candidates;
 mod consent_prompt;
 mod follow;
+mod lanes;
 mod mobilesync;
 mod pox;
 mod race;

@@ -6,8 +6,8 @@ use http::{Method, StatusCode};
 use url::Url;
 
 use super::follow::{Chain, PostDialect, location};
+use super::lanes::LaneState;
 use super::pox::POX_PATH;
-use super::race::LaneState;
 use super::trace::{Exchanged, failed, status_words};
 use super::{Found, Run};
 use crate::consent::ConsentReason;

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::Run;
-use super::race::{LaneHandle, LaneState};
+use super::lanes::{LaneHandle, LaneState};
 use super::trace::{At, Exchanged};
 use crate::consent::{ConsentDecision, ConsentReason, ConsentRequest, normalise_host};
 use crate::report::{Note, NoteKind, Outcome};

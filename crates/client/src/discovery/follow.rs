@@ -25,7 +25,7 @@ use http::{HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 use url::Url;
 
-use super::race::{LaneHandle, LaneState};
+use super::lanes::{LaneHandle, LaneState};
 use super::trace::{At, Exchanged, failed};
 use super::{Found, Landing, Run};
 use crate::MAX_REDIRECTIONS;

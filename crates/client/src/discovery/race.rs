@@ -29,9 +29,9 @@ use tokio::sync::watch;
 use tokio::time::{Duration, Instant};
 
 use super::follow::{Chain, PostDialect};
+use super::lanes::{Lane, LaneHandle, LaneState};
 use super::trace::{At, Exchanged, seconds};
 use super::{Found, Round, Run};
-use crate::net::Activity;
 use crate::report::{InFlight, Outcome, Step};
 
 /// The four candidates, in Outlook's priority.
@@ -41,83 +41,6 @@ pub(super) const LANES: [Step; 4] = [
     Step::HttpRedirect,
     Step::Srv,
 ];
-
-/// Where a lane stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum LaneState {
-    NotStarted,
-    /// Running, without an established connection (resolving, connecting, TLS handshake,
-    /// between requests).
-    Working,
-    /// Connected (TLS complete for https) and waiting for an answer.
-    Connected,
-    /// Waiting for its turn to ask consent, or for the answer.
-    AwaitingConsent,
-    Succeeded,
-    Failed,
-}
-
-#[derive(Debug, Clone)]
-pub(super) struct Lane {
-    state: LaneState,
-    request: Option<String>,
-    activity: Option<Activity>,
-    since: Option<Instant>,
-}
-
-impl Default for Lane {
-    fn default() -> Self {
-        Self {
-            state: LaneState::NotStarted,
-            request: None,
-            activity: None,
-            since: None,
-        }
-    }
-}
-
-/// A lane's handle on the shared lane table.
-#[derive(Clone, Copy)]
-pub(super) struct LaneHandle<'a> {
-    lanes: &'a watch::Sender<Vec<Lane>>,
-    index: usize,
-}
-
-impl LaneHandle<'_> {
-    pub(super) fn begin(&self, request: &str) {
-        self.lanes.send_modify(|lanes| {
-            let lane = &mut lanes[self.index];
-            lane.state = LaneState::Working;
-            lane.request = Some(request.to_owned());
-            lane.activity = None;
-            lane.since = Some(Instant::now());
-        });
-    }
-
-    pub(super) fn activity(&self, activity: &Activity) {
-        self.lanes.send_modify(|lanes| {
-            let lane = &mut lanes[self.index];
-            lane.state = if activity.connected() {
-                LaneState::Connected
-            } else {
-                LaneState::Working
-            };
-            lane.activity = Some(activity.clone());
-        });
-    }
-
-    pub(super) fn state(&self, state: LaneState) {
-        self.lanes
-            .send_modify(|lanes| lanes[self.index].state = state);
-    }
-
-    /// Waits until no earlier lane is connected or asking for consent.
-    pub(super) async fn wait_for_turn_to_ask(&self) {
-        self.state(LaneState::AwaitingConsent);
-        let mut rx = self.lanes.subscribe();
-        let _ = rx.wait_for(|lanes| gate_open(lanes, self.index)).await;
-    }
-}
 
 enum Decision {
     Winner(usize),
@@ -288,16 +211,6 @@ impl Run<'_> {
     }
 }
 
-impl Lane {
-    /// Whether the lane is still at work (or waiting to ask).
-    fn running(&self) -> bool {
-        matches!(
-            self.state,
-            LaneState::Working | LaneState::Connected | LaneState::AwaitingConsent
-        )
-    }
-}
-
 /// The winner, if one can be chosen now.
 fn decide(lanes: &[Lane]) -> Decision {
     for (index, lane) in lanes.iter().enumerate() {
@@ -342,14 +255,6 @@ fn start_time(
     }
 }
 
-/// Whether lane `index` may ask for consent: every earlier lane has failed or is still without
-/// a connection (and not asking itself).
-fn gate_open(lanes: &[Lane], index: usize) -> bool {
-    lanes[..index]
-        .iter()
-        .all(|lane| matches!(lane.state, LaneState::Failed | LaneState::Working))
-}
-
 async fn sleep_until_or_forever(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -361,16 +266,7 @@ async fn sleep_until_or_forever(at: Option<Instant>) {
 mod tests {
     use super::*;
 
-    fn lanes(states: &[LaneState]) -> Vec<Lane> {
-        states
-            .iter()
-            .map(|&state| Lane {
-                state,
-                ..Lane::default()
-            })
-            .collect()
-    }
-
+    use super::super::lanes::lanes;
     use LaneState::*;
 
     #[test]
@@ -428,16 +324,5 @@ mod tests {
             None
         );
         assert_eq!(at(&[Failed, Failed, Failed, Failed], 4), None);
-    }
-
-    #[test]
-    fn consent_waits_for_earlier_lanes() {
-        assert!(gate_open(&lanes(&[Failed, Working, AwaitingConsent]), 2));
-        assert!(!gate_open(&lanes(&[Failed, Connected, AwaitingConsent]), 2));
-        assert!(!gate_open(
-            &lanes(&[AwaitingConsent, Working, AwaitingConsent]),
-            2
-        ));
-        assert!(!gate_open(&lanes(&[Succeeded, Failed, AwaitingConsent]), 2));
     }
 }
