@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use autodisco_client::{
-    ActiveSync, Client, ClientConfig, Comparison, Consent, ConsentDecision, ConsentRequest,
-    Credentials, Dialect, DnsServer, InFlight, MailServer, NoteKind, Observer, Outcome, Pin,
-    Report, Settings, TraceEntry, TrustedHosts,
+    Client, ClientConfig, Consent, ConsentDecision, ConsentRequest, Credentials, Dialect,
+    DnsServer, InFlight, Observer, Pin, TraceEntry, TrustedHosts, normalise_host, render,
 };
 use autodisco_proto::EmailAddress;
 use clap::{Args, ValueEnum};
@@ -95,6 +94,7 @@ enum DialectArg {
     /// SOAP GetUserSettings (autodiscover.svc), as the EWS libraries ask.
     Soap,
     /// Autodiscover v2 JSON (autodiscover.json), then POX at the AutodiscoverV1 URL.
+    #[value(alias = "v2")]
     Json,
     /// Mozilla autoconfig (config-v1.1.xml), as Thunderbird asks, with the MX path.
     Autoconfig,
@@ -107,7 +107,7 @@ impl DialectArg {
         match self {
             Self::Pox => Some(Dialect::Pox),
             Self::Soap => Some(Dialect::Soap),
-            Self::Json => Some(Dialect::Json),
+            Self::Json => Some(Dialect::V2),
             Self::Autoconfig => Some(Dialect::Autoconfig),
             Self::All => None,
         }
@@ -206,7 +206,7 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<bool> {
                 .context("cannot write the report")?;
             writeln!(out)?;
         } else {
-            print_comparison(&mut out, &comparison, args.dns)?;
+            render::comparison(&mut out, &comparison, &client.config().dns)?;
         }
         return Ok(comparison.found());
     };
@@ -221,7 +221,7 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<bool> {
         serde_json::to_writer_pretty(&mut out, &report).context("cannot write the report")?;
         writeln!(out)?;
     } else {
-        print_report(&mut out, &report, args.dns)?;
+        render::report(&mut out, &report, &client.config().dns)?;
     }
     Ok(report.found)
 }
@@ -303,14 +303,13 @@ impl TrustFile {
         std::io::BufReader::new(file)
             .lines()
             .map_while(Result::ok)
-            .map(|line| autodisco_client::consent::normalise_host(&line))
+            .map(|line| normalise_host(&line))
             .filter(|line| !line.is_empty() && !line.starts_with('#'))
             .collect()
     }
 
     fn contains(&self, host: &str) -> bool {
-        self.hosts()
-            .contains(&autodisco_client::consent::normalise_host(host))
+        self.hosts().contains(&normalise_host(host))
     }
 
     fn add(&self, host: &str) -> std::io::Result<PathBuf> {
@@ -325,7 +324,7 @@ impl TrustFile {
             .create(true)
             .append(true)
             .open(&path)?;
-        writeln!(file, "{}", autodisco_client::consent::normalise_host(host))?;
+        writeln!(file, "{}", normalise_host(host))?;
         Ok(path)
     }
 }
@@ -370,7 +369,7 @@ impl Consent for CliConsent {
             };
         }
         let _turn = self.prompting.lock().unwrap_or_else(|e| e.into_inner());
-        let host = autodisco_client::consent::normalise_host(&request.host);
+        let host = normalise_host(&request.host);
         if self
             .allowed
             .lock()
@@ -394,11 +393,7 @@ impl Consent for CliConsent {
 impl CliConsent {
     fn prompt(&self, request: &ConsentRequest) -> ConsentDecision {
         let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\nAllow this website to configure {} server settings?\n  {}\n  (reached by {})\n[y] yes, this time   [a] always for {}   [N] no: ",
-            request.address, request.url, request.reason, request.host
-        );
+        let _ = write!(err, "{}", render::consent_prompt(request));
         let _ = err.flush();
         drop(err);
         let mut answer = String::new();
@@ -473,21 +468,7 @@ impl Progress {
             return;
         }
         let elapsed = self.started.elapsed().as_secs_f64();
-        let line = match state.in_flight.first() {
-            Some(first) => {
-                let more = match state.in_flight.len() {
-                    1 => String::new(),
-                    n => format!(" (+{} more)", n - 1),
-                };
-                format!(
-                    "{elapsed:5.1}s  {} done  waiting: {} ({}){more}",
-                    state.done, first.request, first.waiting_for
-                )
-            }
-            None => format!("{elapsed:5.1}s  {} done", state.done),
-        };
-        let width = terminal_width();
-        let line: String = line.chars().take(width.saturating_sub(1)).collect();
+        let line = render::progress_line(elapsed, state.done, &state.in_flight, terminal_width());
         eprint!("\r\x1b[2K{line}");
         let _ = std::io::stderr().flush();
         state.shown = true;
@@ -532,215 +513,6 @@ fn terminal_width() -> usize {
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(100)
-}
-
-/// The readable report: the trace, the conclusion, then the settings in sections.
-fn print_report(
-    out: &mut impl Write,
-    report: &Report,
-    dns: Option<SocketAddr>,
-) -> std::io::Result<()> {
-    let resolver = dns.map_or("the system's resolver".to_owned(), |d| {
-        format!("DNS server {d}")
-    });
-    let dialect = match report.dialect {
-        Dialect::Pox => String::new(),
-        other => format!(" in the {other} dialect"),
-    };
-    writeln!(
-        out,
-        "Probing {}{dialect} (names from {resolver})",
-        report.address
-    )?;
-    writeln!(out)?;
-    writeln!(out, "Trace")?;
-    // In the order the steps started (the report keeps the order they finished), with a line
-    // whenever a redirectAddr changed the address.
-    let mut entries: Vec<&TraceEntry> = report.trace.iter().collect();
-    entries.sort_by_key(|e| e.started_ms);
-    let mut address = report.address.as_str();
-    for entry in entries {
-        if entry.address != address {
-            address = &entry.address;
-            writeln!(out, "  -- now for {address}")?;
-        }
-        print_entry(out, entry)?;
-    }
-    writeln!(out)?;
-    let mark = if report.found { "FOUND" } else { "NOT FOUND" };
-    writeln!(
-        out,
-        "{mark}: {} ({:.2} s)",
-        report.conclusion,
-        report.elapsed_ms as f64 / 1000.0
-    )?;
-    if let Some(settings) = &report.settings {
-        writeln!(out)?;
-        print_settings(out, settings)?;
-    }
-    Ok(())
-}
-
-/// Every dialect's report, then their answers side by side and where they disagree.
-fn print_comparison(
-    out: &mut impl Write,
-    comparison: &Comparison,
-    dns: Option<SocketAddr>,
-) -> std::io::Result<()> {
-    for report in &comparison.reports {
-        writeln!(out, "=== {} ===", report.dialect)?;
-        print_report(out, report, dns)?;
-        writeln!(out)?;
-    }
-    writeln!(out, "Side by side")?;
-    let rows = autodisco_client::dialect::compared(&Settings::default());
-    for (index, (name, _)) in rows.iter().enumerate() {
-        writeln!(out, "  {name}")?;
-        for report in &comparison.reports {
-            let value = match &report.settings {
-                Some(settings) => autodisco_client::dialect::compared(settings)
-                    .swap_remove(index)
-                    .1
-                    .unwrap_or_else(|| "(none)".to_owned()),
-                None => "(not found)".to_owned(),
-            };
-            writeln!(out, "    {:<11}{value}", report.dialect.as_str())?;
-        }
-    }
-    writeln!(out)?;
-    if comparison.disagreements.is_empty() {
-        writeln!(out, "No disagreements.")?;
-    } else {
-        writeln!(out, "Disagreements")?;
-        for disagreement in &comparison.disagreements {
-            writeln!(out, "  ✗ {}", disagreement.text)?;
-        }
-    }
-    writeln!(out)?;
-    let mark = if comparison.found() {
-        "FOUND"
-    } else {
-        "NOT FOUND"
-    };
-    writeln!(out, "{mark}: {}", comparison.conclusion)?;
-    Ok(())
-}
-
-fn print_entry(out: &mut impl Write, entry: &TraceEntry) -> std::io::Result<()> {
-    let symbol = match &entry.outcome {
-        Outcome::Failed { .. } | Outcome::Consent { allowed: false, .. } => "✗",
-        Outcome::Abandoned { .. } => "…",
-        _ => "✓",
-    };
-    let step = match (entry.step.number(), entry.step) {
-        (Some(n), _) => format!("step {n}"),
-        (None, autodisco_client::Step::ActiveSync) => "extra ".to_owned(),
-        (None, other) => format!("{:<6}", other.label()),
-    };
-    writeln!(
-        out,
-        "  {:>7.3}s {step}  {}  ({} ms)",
-        entry.started_ms as f64 / 1000.0,
-        entry.request,
-        entry.duration_ms
-    )?;
-    let indent = "                  ";
-    for line in &entry.dns {
-        writeln!(out, "{indent}dns: {line}")?;
-    }
-    if let Some(peer) = &entry.peer {
-        writeln!(out, "{indent}connected to {peer}")?;
-    }
-    writeln!(out, "{indent}{symbol} {}", entry.summary)?;
-    for note in &entry.notes {
-        let kind = match note.kind {
-            NoteKind::Deviation => "deviation",
-            NoteKind::Warning => "warning",
-            NoteKind::Info => "note",
-        };
-        writeln!(out, "{indent}  {kind}: {}", note.text)?;
-    }
-    Ok(())
-}
-
-fn print_settings(out: &mut impl Write, settings: &Settings) -> std::io::Result<()> {
-    let field = |out: &mut dyn Write, name: &str, value: &Option<String>| -> std::io::Result<()> {
-        if let Some(value) = value {
-            writeln!(out, "  {name:<22}{value}")?;
-        }
-        Ok(())
-    };
-    let user = &settings.user;
-    writeln!(out, "Account")?;
-    field(out, "Display name", &user.display_name)?;
-    field(out, "Address", &user.smtp_address)?;
-    field(out, "LegacyDN", &user.legacy_dn)?;
-    field(out, "Deployment", &user.deployment_id)?;
-    writeln!(out, "Incoming mail")?;
-    print_servers(out, &settings.incoming)?;
-    writeln!(out, "Outgoing mail")?;
-    print_servers(out, &settings.outgoing)?;
-    writeln!(out, "Exchange Web Services")?;
-    match &settings.ews {
-        Some(ews) => {
-            field(out, "EWS", &ews.url)?;
-            field(out, "Control panel", &ews.ecp_url)?;
-            field(out, "Web mail", &ews.web_mail_url)?;
-            field(out, "Outlook Anywhere", &ews.outlook_anywhere_server)?;
-            field(out, "Mailbox server", &ews.mailbox_server)?;
-            field(out, "Authentication", &ews.auth_package)?;
-            field(out, "MAPI/HTTP mail store", &ews.mapi_http_mail_store)?;
-            field(out, "MAPI/HTTP address book", &ews.mapi_http_address_book)?;
-            field(out, "Unified messaging", &ews.um_url)?;
-        }
-        None => writeln!(out, "  (none)")?,
-    }
-    for (title, value) in [
-        ("Free/busy", &settings.free_busy_url),
-        ("Out of office", &settings.out_of_office_url),
-        ("Offline address book", &settings.oab_url),
-    ] {
-        writeln!(out, "{title}")?;
-        writeln!(out, "  {}", value.as_deref().unwrap_or("(none)"))?;
-    }
-    writeln!(out, "ActiveSync")?;
-    match &settings.activesync {
-        ActiveSync::Offered { url } => writeln!(out, "  {url}")?,
-        ActiveSync::RedirectAddr { address } => writeln!(out, "  redirects devices to {address}")?,
-        ActiveSync::NotOffered { why } => writeln!(out, "  (none: {why})")?,
-        ActiveSync::NotAsked => writeln!(out, "  (not asked)")?,
-    }
-    Ok(())
-}
-
-fn print_servers(out: &mut impl Write, servers: &[MailServer]) -> std::io::Result<()> {
-    if servers.is_empty() {
-        return writeln!(out, "  (none)");
-    }
-    for server in servers {
-        let host = server.host.as_deref().unwrap_or("?");
-        let port = server.port.map_or(String::new(), |p| format!(":{p}"));
-        let mut extras = vec![server.security.clone()];
-        if let Some(login) = &server.login_name {
-            extras.push(format!("login {login}"));
-        }
-        if server.spa == Some(true) {
-            extras.push("secure password authentication".to_owned());
-        }
-        if server.auth_required == Some(true) {
-            extras.push("authentication required".to_owned());
-        }
-        if server.use_pop_auth == Some(true) {
-            extras.push("same credentials as incoming".to_owned());
-        }
-        writeln!(
-            out,
-            "  {:<5} {host}{port}  {}",
-            server.protocol,
-            extras.join(", ")
-        )?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -119,14 +119,28 @@ async fn probe_sends_credentials_to_the_mail_domain_but_not_to_the_redirect_site
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_keeps_credentials_from_a_domain_reached_by_redirect_addr() {
+    redirect_addr_keeps_credentials_from_the_new_domain(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_json_keeps_credentials_from_a_domain_reached_by_redirect_addr() {
+    redirect_addr_keeps_credentials_from_the_new_domain(&["--dialect", "json"]).await;
+}
+
+/// creds.example (the user's own domain) asks for credentials, then sends the client to
+/// jane@foreign.example, whose own host asks too: it was neither the user's domain nor consented
+/// to, so it must not get them. In v2 (`dialect_args` `--dialect json`) each host answers
+/// `autodiscover.json` with its own POX URL, so no consent is asked on the way.
+async fn redirect_addr_keeps_credentials_from_the_new_domain(dialect_args: &[&str]) {
     let seed = Seed::start().await;
     let user = "jane@creds.example";
-    // creds.example asks for credentials, then sends the client to foreign.example.
     let creds = RecordingServer::https(
         seed.block.addr(host::CREDS_ROOT, 443),
         &seed.server.ca.issue(&["creds.example"]),
         Arc::new(|request: &RecordedRequest| {
-            if request.has_authorization() {
+            if request.method == "GET" {
+                v2_answer("https://creds.example/autodiscover/autodiscover.xml")
+            } else if request.has_authorization() {
                 Reply::xml(
                     autodisco_proto::pox::OutlookResponse::RedirectAddr(
                         autodisco_proto::EmailAddress::parse("jane@foreign.example").unwrap(),
@@ -139,26 +153,29 @@ async fn probe_keeps_credentials_from_a_domain_reached_by_redirect_addr() {
         }),
     )
     .await;
-    // foreign.example's root asks too; it was neither the user's domain nor consented to.
     let foreign = RecordingServer::https(
         seed.block.addr(host::FOREIGN_ROOT, 443),
         &seed.server.ca.issue(&["foreign.example"]),
-        Arc::new(|_| Reply::basic_challenge()),
+        Arc::new(|request: &RecordedRequest| {
+            if request.method == "GET" {
+                v2_answer("https://foreign.example/autodiscover/autodiscover.xml")
+            } else {
+                Reply::basic_challenge()
+            }
+        }),
     )
     .await;
+    let mut args = vec!["--user", user, "--json"];
+    args.extend_from_slice(dialect_args);
     let run = seed
-        .probe(
-            user,
-            &["--user", user, "--json"],
-            &[("AUTODISCO_PASSWORD", PASSWORD)],
-        )
+        .probe(user, &args, &[("AUTODISCO_PASSWORD", PASSWORD)])
         .await;
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(with_authorization(&creds.requests()), 1);
     let foreign_requests = foreign.requests();
     assert!(
-        !foreign_requests.is_empty(),
-        "foreign.example was not asked"
+        foreign_requests.iter().any(|r| r.method == "POST"),
+        "foreign.example was not asked: {foreign_requests:?}"
     );
     assert_eq!(
         with_authorization(&foreign_requests),
@@ -166,6 +183,7 @@ async fn probe_keeps_credentials_from_a_domain_reached_by_redirect_addr() {
         "{foreign_requests:?}"
     );
     let report = run.json();
+    assert_eq!(report["final_address"], "jane@foreign.example");
     assert!(
         failures(&report, "unauthorized")
             .iter()
@@ -175,6 +193,7 @@ async fn probe_keeps_credentials_from_a_domain_reached_by_redirect_addr() {
                 .contains("credentials are not sent to foreign.example")),
         "{report:#}"
     );
+    assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,5 +310,69 @@ async fn probe_completes_past_a_blackholed_domain_root_within_the_step_timeout()
     assert!(
         root["summary"].as_str().unwrap().contains("TLS handshake"),
         "{root}"
+    );
+}
+
+/// A 200 with a JSON body.
+fn json_reply(body: String) -> Reply {
+    Reply::Respond {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body,
+    }
+}
+
+/// An Autodiscover v2 answer naming `url` as the AutodiscoverV1 URL.
+fn v2_answer(url: &str) -> Reply {
+    json_reply(serde_json::json!({ "Protocol": "AutodiscoverV1", "Url": url }).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_escapes_control_characters_from_a_hostile_server() {
+    let seed = Seed::start().await;
+    // The answer tries to set the terminal's title, ring the bell, wipe the line and print a
+    // fake verdict on a line of its own.
+    let hostile = "x\u{1b}]0;pwned\u{7}\r\u{1b}[2KFOUND: all good\n\u{9b}31m";
+    let _foreign = RecordingServer::https(
+        seed.block.addr(host::FOREIGN_ROOT, 443),
+        &seed.server.ca.issue(&["foreign.example"]),
+        Arc::new(move |_: &RecordedRequest| v2_answer(hostile)),
+    )
+    .await;
+    let run = seed
+        .probe("jane@foreign.example", &["--dialect", "json"], &[])
+        .await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let shown: Vec<char> = run
+        .stdout
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(shown.is_empty(), "{shown:?} in {:?}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("x\\u{1b}]0;pwned\\u{7}\\r\\u{1b}[2KFOUND: all good\\n\\u{9b}31m"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.lines().any(|line| line.starts_with("FOUND")),
+        "{}",
+        run.stdout
+    );
+    // The JSON report keeps the text as it came, escaped by JSON itself.
+    let run = seed
+        .probe(
+            "jane@foreign.example",
+            &["--dialect", "json", "--json"],
+            &[],
+        )
+        .await;
+    let report = run.json();
+    assert!(
+        trace(&report)
+            .iter()
+            .any(|e| e["outcome"]["url"].as_str() == Some(hostile)),
+        "{report:#}"
     );
 }

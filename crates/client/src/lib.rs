@@ -19,45 +19,50 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules:
+//! Modules: [`render`] turns a [`Report`] or a [`Comparison`] into the text a terminal shows,
+//! with every server-supplied string escaped. The rest is inside, its types re-exported here:
 //!
-//! - [`config`]: [`ClientConfig`]: DNS server, pinned names, extra CA, credentials, timeouts.
-//! - [`dialect`]: [`Dialect`] (POX, SOAP, v2 JSON, Mozilla autoconfig) for
-//!   [`Client::discover_in`], and the [`Comparison`] of [`Client::discover_all`].
-//! - [`consent`]: the [`Consent`] trait the caller implements ("Allow this website to configure
+//! - `config`: [`ClientConfig`]: DNS server, pinned names, extra CA, credentials, timeouts.
+//! - `dialect`: [`Dialect`] (POX, SOAP, v2 JSON, Mozilla autoconfig) for
+//!   [`Client::discover_in`]; `comparison`: the [`Comparison`] of [`Client::discover_all`].
+//! - `consent`: the [`Consent`] trait the caller implements ("Allow this website to configure
 //!   ...?"), and ready-made answers.
-//! - [`report`]: the [`Report`] and its [`TraceEntry`]s, serialisable for `--json`.
-//! - [`settings`]: the discovered [`Settings`], grouped by what they are for.
-//! - [`policy`]: which hosts may be contacted and trusted, by the public suffix list.
-//! - [`error`]: errors that stop a discovery before it starts.
-//!
-//! Inside: `discovery` runs the candidates and redirects, `net` resolves names and speaks
-//! HTTP/1.1, `tls` verifies certificates and explains failures in words.
+//! - `report`: the [`Report`] and its [`TraceEntry`]s, serialisable for `--json`.
+//! - `settings`: the discovered [`Settings`], grouped by what they are for.
+//! - `policy`: which hosts may be contacted and trusted, by the public suffix list.
+//! - `error`: errors that stop a discovery before it starts.
+//! - `discovery`: the race of the candidates, the one redirect-and-consent follower, the trace,
+//!   and one file per dialect (`pox`, `soap`, `mobilesync`, `v2`, `autoconfig`).
+//! - `net` resolves names and speaks HTTP/1.1; `tls` verifies certificates and explains
+//!   failures in words.
 
-pub mod config;
-pub mod consent;
-pub mod dialect;
+mod comparison;
+mod config;
+mod consent;
+mod dialect;
 mod discovery;
-pub mod error;
+mod error;
 mod net;
-pub mod policy;
-pub mod report;
-pub mod settings;
+mod policy;
+pub mod render;
+mod report;
+mod settings;
 mod tls;
 
 use std::sync::Arc;
 
 use autodisco_proto::EmailAddress;
 
+pub use comparison::{Comparison, DialectValue, Disagreement};
 pub use config::{ClientConfig, Credentials, DnsServer, Pin};
 pub use consent::{
     AllowAll, Consent, ConsentDecision, ConsentReason, ConsentRequest, DenyAll, TrustedHosts,
+    normalise_host,
 };
-pub use dialect::{Comparison, Dialect, DialectValue, Disagreement};
+pub use dialect::Dialect;
 pub use error::{ConfigError, DiscoverError};
 pub use report::{Failure, InFlight, Note, NoteKind, Observer, Outcome, Report, Step, TraceEntry};
 pub use settings::{ActiveSync, Ews, MailServer, Settings, User};
-
 /// The most redirections one discovery follows: HTTP redirects, `redirectUrl` and `redirectAddr`
 /// together ("The client application should stop redirecting after 10 redirects", the
 /// `RedirectUrl` element's documentation for [MS-OXDSCLI] 2.2.4.1.1.2.9).
@@ -140,6 +145,6 @@ impl Client {
             .execute()
         });
         let reports = futures_util::future::join_all(runs).await;
-        Ok(dialect::compare(address.to_string(), reports))
+        Ok(comparison::compare(address.to_string(), reports))
     }
 }

@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::name_server::TokioConnectionProvider;
-use hickory_resolver::proto::rr::RData;
-use hickory_resolver::proto::xfer::Protocol;
+use hickory_resolver::net::NetError;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::{RData, RecordType};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
@@ -147,7 +147,7 @@ impl Tracker<'_> {
 impl Net {
     pub(crate) fn new(config: &ClientConfig) -> Result<Self, ConfigError> {
         let tls = TlsSetup::new(config)?;
-        let provider = TokioConnectionProvider::default();
+        let provider = TokioRuntimeProvider::default();
         let mut builder = match config.dns {
             DnsServer::System => {
                 TokioResolver::builder(provider).map_err(|e| ConfigError::SystemDns {
@@ -155,9 +155,11 @@ impl Net {
                 })?
             }
             DnsServer::At(server) => {
-                let mut resolver_config = ResolverConfig::new();
-                resolver_config.add_name_server(NameServerConfig::new(server, Protocol::Udp));
-                resolver_config.add_name_server(NameServerConfig::new(server, Protocol::Tcp));
+                let mut name_server = NameServerConfig::udp_and_tcp(server.ip());
+                for connection in &mut name_server.connections {
+                    connection.port = server.port();
+                }
+                let resolver_config = ResolverConfig::from_name_servers(vec![name_server]);
                 let mut builder = TokioResolver::builder_with_config(resolver_config, provider);
                 // `--dns` means that server alone, as dig @server does.
                 builder.options_mut().use_hosts_file = ResolveHosts::Never;
@@ -175,8 +177,11 @@ impl Net {
                 });
             }
         }
+        let resolver = builder.build().map_err(|e| ConfigError::SystemDns {
+            detail: e.to_string(),
+        })?;
         Ok(Self {
-            resolver: builder.build(),
+            resolver,
             pins: config.pins.clone(),
             tls,
             user_agent: HeaderValue::from_str(&config.user_agent)
@@ -213,10 +218,10 @@ impl Net {
             .lookup_ip(fqdn.as_str())
             .await
             .map_err(|e| dns_failure(host, "A/AAAA", &e))?;
-        for record in lookup.as_lookup().records() {
-            let name = record.name().to_string();
+        for record in lookup.as_lookup().answers() {
+            let name = record.name.to_string();
             let name = name.trim_end_matches('.');
-            match record.data() {
+            match &record.data {
                 RData::CNAME(target) => {
                     tracker.dns(format!(
                         "{name} CNAME {}",
@@ -241,42 +246,48 @@ impl Net {
 
     /// The SRV records of `name`, as published.
     pub(crate) async fn srv(&self, name: &str) -> Result<Vec<SrvRecord>, Failure> {
-        let fqdn = format!("{}.", name.trim_end_matches('.'));
-        let lookup = self
-            .resolver
-            .srv_lookup(fqdn.as_str())
-            .await
-            .map_err(|e| dns_failure(name, "SRV", &e))?;
-        Ok(lookup
+        let records = self.lookup(name, RecordType::SRV).await?;
+        Ok(records
             .iter()
-            .map(|srv| SrvRecord {
-                priority: srv.priority(),
-                weight: srv.weight(),
-                port: srv.port(),
-                target: srv.target().to_string().trim_end_matches('.').to_owned(),
+            .filter_map(|data| match data {
+                RData::SRV(srv) => Some(SrvRecord {
+                    priority: srv.priority,
+                    weight: srv.weight,
+                    port: srv.port,
+                    target: srv.target.to_string().trim_end_matches('.').to_owned(),
+                }),
+                _ => None,
             })
             .collect())
     }
 
     /// The MX records of `name` as (preference, exchange), lowest preference first.
     pub(crate) async fn mx(&self, name: &str) -> Result<Vec<(u16, String)>, Failure> {
-        let fqdn = format!("{}.", name.trim_end_matches('.'));
-        let lookup = self
-            .resolver
-            .mx_lookup(fqdn.as_str())
-            .await
-            .map_err(|e| dns_failure(name, "MX", &e))?;
-        let mut records: Vec<(u16, String)> = lookup
+        let records = self.lookup(name, RecordType::MX).await?;
+        let mut records: Vec<(u16, String)> = records
             .iter()
-            .map(|mx| {
-                (
-                    mx.preference(),
-                    mx.exchange().to_string().trim_end_matches('.').to_owned(),
-                )
+            .filter_map(|data| match data {
+                RData::MX(mx) => Some((
+                    mx.preference,
+                    mx.exchange.to_string().trim_end_matches('.').to_owned(),
+                )),
+                _ => None,
             })
             .collect();
         records.sort();
         Ok(records)
+    }
+
+    /// The data of the `record_type` records of `name` (the answer's CNAMEs left out by the
+    /// callers' matches).
+    async fn lookup(&self, name: &str, record_type: RecordType) -> Result<Vec<RData>, Failure> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        let lookup = self
+            .resolver
+            .lookup(fqdn.as_str(), record_type)
+            .await
+            .map_err(|e| dns_failure(name, &record_type.to_string(), &e))?;
+        Ok(lookup.answers().iter().map(|r| r.data.clone()).collect())
     }
 
     /// Resolves, connects (TLS for https, with the certificate verified) and makes one HTTP/1.1
@@ -416,7 +427,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn dns_failure(name: &str, record_type: &str, error: &hickory_resolver::ResolveError) -> Failure {
+fn dns_failure(name: &str, record_type: &str, error: &NetError) -> Failure {
     if error.is_nx_domain() {
         Failure::NoSuchName {
             name: name.to_owned(),

@@ -16,7 +16,7 @@ use crate::error::DiscoverError;
 /// The registrable domain ("eTLD+1") of `host`: `customer.example` for
 /// `autodiscover.customer.example`, `example.co.uk` for `mail.example.co.uk`. `None` for IP
 /// addresses and for public suffixes themselves.
-pub fn registrable_domain(host: &str) -> Option<&str> {
+pub(crate) fn registrable_domain(host: &str) -> Option<&str> {
     let host = host.trim_end_matches('.');
     if host.parse::<IpAddr>().is_ok() || host.starts_with('[') {
         return None;
@@ -26,14 +26,14 @@ pub fn registrable_domain(host: &str) -> Option<&str> {
 
 /// Whether `name` is a public suffix (`com`, `co.uk`, `github.io`), including names under an
 /// unknown top-level domain that consist of that label alone.
-pub fn is_public_suffix(name: &str) -> bool {
+pub(crate) fn is_public_suffix(name: &str) -> bool {
     let name = name.trim_end_matches('.');
     name.parse::<IpAddr>().is_err() && psl::domain_str(name).is_none()
 }
 
 /// Whether two hosts share a registrable domain. Hosts without one (IP addresses) share it only
 /// with themselves.
-pub fn same_registrable_domain(a: &str, b: &str) -> bool {
+pub(crate) fn same_registrable_domain(a: &str, b: &str) -> bool {
     match (registrable_domain(a), registrable_domain(b)) {
         (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
         _ => a.eq_ignore_ascii_case(b),
@@ -41,7 +41,7 @@ pub fn same_registrable_domain(a: &str, b: &str) -> bool {
 }
 
 /// Refuses a mail domain that is a public suffix: nothing about it may be asked.
-pub fn check_mail_domain(domain: &Domain) -> Result<(), DiscoverError> {
+pub(crate) fn check_mail_domain(domain: &Domain) -> Result<(), DiscoverError> {
     if is_public_suffix(domain.as_str()) {
         return Err(DiscoverError::PublicSuffix {
             domain: domain.to_string(),
@@ -52,7 +52,7 @@ pub fn check_mail_domain(domain: &Domain) -> Result<(), DiscoverError> {
 
 /// Why a host must never be contacted, if it must not: a public suffix itself, or
 /// `autodiscover.` directly under a public suffix (`autodiscover.com`, the leak's trap).
-pub fn refuse_host(host: &str) -> Option<String> {
+pub(crate) fn refuse_host(host: &str) -> Option<String> {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if host.parse::<IpAddr>().is_ok() || host.starts_with('[') {
         return None;

@@ -42,6 +42,7 @@ pub struct Report {
 /// Which step of the discovery an entry belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Step {
     /// Candidate 1: POST `https://DOMAIN/autodiscover/autodiscover.xml` ([MS-OXDISCO] 3.1.5.2).
     Root,

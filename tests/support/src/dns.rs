@@ -16,14 +16,17 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_server::ServerFuture;
-use hickory_server::authority::{AuthorityObject, Catalog, ZoneType};
+use hickory_server::Server;
 use hickory_server::proto::rr::rdata::{A, CNAME, MX, SOA, SRV};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
-use hickory_server::store::in_memory::InMemoryAuthority;
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 
 /// Time to live of every test record; the probe's resolver is new for each run anyway.
 const TTL: u32 = 60;
+
+/// How many answers a TCP connection may have waiting to be written.
+const TCP_RESPONSE_BUFFER: usize = 16;
 
 /// One zone's records.
 pub struct Zone {
@@ -109,23 +112,24 @@ impl Zone {
         self
     }
 
-    fn into_authority(self) -> (LowerName, Arc<dyn AuthorityObject>) {
-        let mut authority = InMemoryAuthority::empty(self.origin.clone(), ZoneType::Primary, false);
+    fn into_handler(self) -> (LowerName, Arc<dyn ZoneHandler>) {
+        let mut handler: InMemoryZoneHandler =
+            InMemoryZoneHandler::empty(self.origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
         for record in self.records {
             assert!(
-                authority.upsert_mut(record, 1),
+                handler.upsert_mut(record, 1),
                 "record refused by the zone {}",
                 self.origin
             );
         }
-        (LowerName::new(&self.origin), Arc::new(authority))
+        (LowerName::new(&self.origin), Arc::new(handler))
     }
 }
 
 /// The DNS server; stops when dropped.
 pub struct TestDns {
     address: SocketAddr,
-    _server: ServerFuture<Catalog>,
+    _server: Server<Catalog>,
 }
 
 impl TestDns {
@@ -133,8 +137,8 @@ impl TestDns {
     pub async fn start(ip: IpAddr, zones: Vec<Zone>) -> Self {
         let mut catalog = Catalog::new();
         for zone in zones {
-            let (name, authority) = zone.into_authority();
-            catalog.upsert(name, vec![authority]);
+            let (name, handler) = zone.into_handler();
+            catalog.upsert(name, vec![handler]);
         }
         // UDP and TCP share the port, as resolvers expect of one server address.
         let (udp, tcp) = loop {
@@ -147,9 +151,9 @@ impl TestDns {
             }
         };
         let address = udp.local_addr().expect("UDP address");
-        let mut server = ServerFuture::new(catalog);
+        let mut server = Server::new(catalog);
         server.register_socket(udp);
-        server.register_listener(tcp, Duration::from_secs(5));
+        server.register_listener(tcp, Duration::from_secs(5), TCP_RESPONSE_BUFFER);
         Self {
             address,
             _server: server,
