@@ -151,10 +151,11 @@ async fn two_instances_on_one_postgres_answer_alike() {
             .map(|name| target.command_for(&["domain", "add", name]))
             .collect();
         std::thread::spawn(move || {
-            commands
+            let results: Vec<bool> = commands
                 .into_iter()
                 .map(|mut command| command.output().unwrap().status.success())
-                .all(|ok| ok)
+                .collect();
+            results.iter().all(|ok| *ok)
         })
     });
     for writer in writers {
