@@ -21,12 +21,12 @@ mod faults;
 mod hosts;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autodisco_test_support::{SERVICE_HOST, TestCa, https_client, outlook_request};
+use autodisco_test_support::{SERVICE_HOST, TestCa, free_port, outlook_request};
 use tokio::sync::watch;
 
 /// The server's peak resident memory must stay under this during any attack.
@@ -61,14 +61,6 @@ pub fn attacker_ip(n: usize) -> IpAddr {
         10 + (n / 250) as u8,
         1 + (n % 250) as u8,
     ))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The real binary serving a fresh directory with [`HOSTED`] in it.
@@ -464,14 +456,4 @@ where
 /// The status code of a raw HTTP/1.1 answer.
 pub fn status_of(response: &str) -> Option<u16> {
     response.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
-}
-
-/// Folder of a target, for tests that add files next to the config.
-pub fn folder(target: &Target) -> &Path {
-    target.folder.path()
-}
-
-/// The `https_client` of the support crate, re-exported for fault tests that need pinning.
-pub fn pinned_client(ca: &TestCa, https: SocketAddr) -> reqwest::Client {
-    https_client(ca, &[(SERVICE_HOST, https)])
 }

@@ -6,18 +6,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use autodisco_test_support::{SERVICE_HOST, TestCa, https_client, outlook_request, raw_exchange};
+use autodisco_test_support::{
+    SERVICE_HOST, TestCa, free_port, https_client, outlook_request, raw_exchange,
+};
 
 use crate::{body_in_two_halves, element};
-
-/// A free port on 127.0.0.1 (bound and released; the binary binds it again at once).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Serving {
     child: Child,

@@ -17,7 +17,8 @@
 //!    slot is bounded by `limits.queue_timeout`; then `503 Service Unavailable` with
 //!    `Retry-After`, never an unbounded queue.
 //!
-//! Open connections per client are counted by [`ConnectionCount`] in the accept loop.
+//! Open connections per client are counted by [`ConnectionCount`] in the accept loop; failed
+//! logins (`crate::auth::limiter`) are counted per [`ClientKey`] too.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -442,6 +443,10 @@ mod tests {
         assert_eq!(
             ClientKey::from(v6("::ffff:192.0.2.7")),
             ClientKey::from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)))
+        );
+        assert_ne!(
+            ClientKey::from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
+            ClientKey::from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)))
         );
     }
 

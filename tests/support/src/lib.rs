@@ -297,6 +297,15 @@ pub fn mobilesync_request(address: &str) -> String {
     )
 }
 
+/// A free port on 127.0.0.1 (bound and released; a server started next binds it again at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
 /// Sends raw bytes to `address` and returns everything read until the server closes the
 /// connection or `timeout` passes: for requests no HTTP library would send.
 pub async fn raw_exchange(address: SocketAddr, request: &[u8], timeout: Duration) -> String {

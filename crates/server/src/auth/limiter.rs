@@ -26,9 +26,12 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+// One notion of "a client" for every per-client limit: an IPv4 address or an IPv6 /64.
+use crate::admission::ClientKey;
 
 /// Failures one account may have from one client before back-off starts.
 pub const FREE_FAILURES_PER_ACCOUNT: u32 = 5;
@@ -49,25 +52,6 @@ pub const MAX_TRACKED: usize = 100_000;
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Attempts per second, over all keys, that a full table lets through untracked.
 pub const OVERFLOW_PER_SEC: u32 = 2;
-
-/// A client as the limiter sees it: an IPv4 address, or the /64 of an IPv6 address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientKey(IpAddr);
-
-impl ClientKey {
-    /// The key of `peer`.
-    pub fn of(peer: IpAddr) -> Self {
-        match peer {
-            IpAddr::V4(v4) => Self(IpAddr::V4(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Self(IpAddr::V4(v4)),
-                None => Self(IpAddr::V6(Ipv6Addr::from(
-                    u128::from(v6) & !((1u128 << 64) - 1),
-                ))),
-            },
-        }
-    }
-}
 
 /// Why an attempt was not let through (for the log; the client sees the same `401`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,7 +243,7 @@ impl FailureLimiter {
         peer: IpAddr,
         now: Instant,
     ) -> Result<Reservation<'_>, Refusal> {
-        let client = ClientKey::of(peer);
+        let client = ClientKey::from(peer);
         let pair = account.map(|account| (account.to_owned(), client));
         let mut tables = self.lock();
         let client_slot = tables.clients.admit(&client, now)?;
@@ -357,26 +341,6 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
-    }
-
-    #[test]
-    fn clients_are_ipv4_addresses_and_ipv6_slash_64s() {
-        assert_eq!(
-            ClientKey::of(ip("2001:db8:1:2:aaaa::1")),
-            ClientKey::of(ip("2001:db8:1:2:ffff:1:2:3"))
-        );
-        assert_ne!(
-            ClientKey::of(ip("2001:db8:1:2::1")),
-            ClientKey::of(ip("2001:db8:1:3::1"))
-        );
-        assert_ne!(
-            ClientKey::of(ip("192.0.2.1")),
-            ClientKey::of(ip("192.0.2.2"))
-        );
-        assert_eq!(
-            ClientKey::of(ip("::ffff:192.0.2.1")),
-            ClientKey::of(ip("192.0.2.1"))
-        );
     }
 
     #[test]
@@ -525,7 +489,7 @@ mod tests {
         {
             let mut tables = limiter.lock();
             for i in 1..MAX_TRACKED as u32 {
-                let client = ClientKey(IpAddr::V4((0x0a00_0000 + i).into()));
+                let client = ClientKey::from(IpAddr::V4((0x0a00_0000 + i).into()));
                 tables
                     .pairs
                     .reserve((format!("u{i}@a.example"), client), start);
