@@ -41,6 +41,11 @@ pub const WELL_KNOWN_PATH: &str = "/.well-known/autoconfig/mail/config-v1.1.xml"
 /// The query parameter that names the mailbox (draft-ietf-mailmaint-autoconfig section 4.1).
 pub const ADDRESS_PARAMETER: &str = "emailaddress";
 
+/// Whether `path` is one of the two autoconfig paths, in any case.
+pub fn is_path(path: &str) -> bool {
+    path.eq_ignore_ascii_case(PATH) || path.eq_ignore_ascii_case(WELL_KNOWN_PATH)
+}
+
 /// The `version` attribute of the root element autodisco writes.
 const VERSION: &str = "1.1";
 
@@ -492,6 +497,14 @@ mod tests {
     use crate::address::EmailAddress;
     use crate::pox::{Encryption, OutlookResponse, ProtocolKind, RenderOptions};
     use crate::{Answer, ServiceProfile};
+
+    #[test]
+    fn autoconfig_paths_match_in_any_case() {
+        assert!(is_path("/mail/config-v1.1.xml"));
+        assert!(is_path("/MAIL/Config-v1.1.xml"));
+        assert!(is_path("/.well-known/autoconfig/mail/config-v1.1.xml"));
+        assert!(!is_path("/mail/config-v1.0.xml"));
+    }
 
     fn profile() -> ServiceProfile {
         let mut profile = ServiceProfile::default_for_hoster("hoster.example");

@@ -31,6 +31,11 @@ use crate::profile::{Authentication, MailServer, Security};
 use crate::xml::{self, Element, XmlWriter};
 use crate::xml_request::{Dialect, RequestError, RequestReader};
 
+/// The endpoint every AutoDiscover client tries on each candidate host ([MS-OXDISCO] 3.1.5),
+/// shared with the ActiveSync mobilesync schema ([MS-ASCMD] 2.2.1.1). Servers match it in any
+/// case, as Exchange (IIS) does.
+pub const PATH: &str = "/autodiscover/autodiscover.xml";
+
 /// Namespace of Outlook requests ([MS-OXDSCLI] 2.2.3).
 pub const REQUEST_NAMESPACE: &str =
     "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006";

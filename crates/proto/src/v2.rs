@@ -22,6 +22,13 @@ use crate::answer::Answer;
 /// The path of the endpoint (matched case-insensitively by the server).
 pub const PATH: &str = "/autodiscover/autodiscover.json";
 
+/// Whether `path` is the endpoint or below it (`.../v1.0/ADDRESS`), in any case.
+pub fn is_path(path: &str) -> bool {
+    path.get(..PATH.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(PATH))
+        && matches!(path.as_bytes().get(PATH.len()), None | Some(b'/'))
+}
+
 /// The protocols autodisco answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
@@ -316,6 +323,14 @@ mod tests {
     use crate::profile::ServiceProfile;
 
     const POX: &str = "https://autodiscover.hoster.example/autodiscover/autodiscover.xml";
+
+    #[test]
+    fn v2_paths() {
+        assert!(is_path("/autodiscover/autodiscover.json"));
+        assert!(is_path("/AutoDiscover/AutoDiscover.JSON/v1.0/a@b.example"));
+        assert!(!is_path("/autodiscover/autodiscover.jsonx"));
+        assert!(!is_path("/autodiscover/autodiscover.js"));
+    }
 
     fn settings(address: &str) -> Answer {
         Answer::Settings(AccountSettings::new(

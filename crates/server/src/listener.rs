@@ -26,7 +26,7 @@ use crate::config::Limits;
 
 /// What the handlers learn about the connection a request came on.
 #[derive(Debug, Clone)]
-pub struct ConnectionInfo {
+pub(crate) struct ConnectionInfo {
     /// The client's address.
     pub peer: SocketAddr,
 }

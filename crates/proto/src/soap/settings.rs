@@ -204,11 +204,10 @@ pub fn invalid_user() -> UserResponse {
 /// A redirect URL stored for POX (`.../autodiscover/autodiscover.xml`) names the other
 /// service's Autodiscover endpoint; a SOAP client needs that service's `.svc` endpoint.
 fn soap_url(url: &str) -> String {
-    const POX: &str = "/autodiscover/autodiscover.xml";
-    let cut = url.len().saturating_sub(POX.len());
+    let cut = url.len().saturating_sub(crate::pox::PATH.len());
     match url.get(cut..) {
-        Some(tail) if tail.eq_ignore_ascii_case(POX) => {
-            format!("{}/autodiscover/autodiscover.svc", &url[..cut])
+        Some(tail) if tail.eq_ignore_ascii_case(crate::pox::PATH) => {
+            format!("{}{}", &url[..cut], crate::soap::PATH)
         }
         _ => url.to_owned(),
     }
