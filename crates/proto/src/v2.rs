@@ -18,6 +18,7 @@ use thiserror::Error;
 
 use crate::address::EmailAddress;
 use crate::answer::Answer;
+use crate::profile::ServiceProfile;
 
 /// The path of the endpoint (matched case-insensitively by the server).
 pub const PATH: &str = "/autodiscover/autodiscover.json";
@@ -291,10 +292,23 @@ pub fn answer(
     };
     let settings_url = |answer: &Answer| match answer {
         Answer::Settings(settings) => {
+            // Every field is named: a new profile field does not compile here until this dialect
+            // decides whether it has a place for it.
+            let ServiceProfile {
+                ews,
+                activesync_url,
+                // Outlook takes everything else from the POX answer it is sent to.
+                display_name: _,
+                imap: _,
+                pop3: _,
+                smtp: _,
+                mapi_http: _,
+                documentation_url: _,
+            } = &*settings.profile;
             let template = match protocol {
                 Protocol::AutodiscoverV1 => return Some(pox_url.to_owned()),
-                Protocol::Ews => settings.profile.ews.as_ref().map(|e| &e.url),
-                Protocol::ActiveSync => settings.profile.activesync_url.as_ref(),
+                Protocol::Ews => ews.as_ref().map(|e| &e.url),
+                Protocol::ActiveSync => activesync_url.as_ref(),
             };
             template.map(|t| settings.url(t))
         }
