@@ -34,7 +34,7 @@ use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Limits;
-use crate::listener::ConnectionInfo;
+use crate::request_parts::ConnectionInfo;
 use crate::request_log::RequestLog;
 
 /// Bytes of request bodies held at once across the whole service while they are being read and

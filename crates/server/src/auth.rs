@@ -34,7 +34,7 @@ pub(crate) mod privacy;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,7 +54,6 @@ use thiserror::Error;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::{AuthConfig, AuthMode};
-use crate::listener::ConnectionInfo;
 use crate::request_log::RequestLog;
 
 /// The least time a refused attempt takes, so a cheap refusal (unknown user, rate limit, cache
@@ -465,14 +464,6 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
-/// The client's IP address (unspecified when the request did not come through a listener).
-pub(crate) fn peer_ip(request: &Request) -> IpAddr {
-    request
-        .extensions()
-        .get::<ConnectionInfo>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.peer.ip())
-}
-
 /// Checks a request's `headers` from `peer` when authentication is on: `None` to go on, or the
 /// answer to send instead (`401` with the challenge, or `503` when the backend cannot answer).
 pub(crate) async fn require(
@@ -522,6 +513,8 @@ pub(crate) async fn refuse_basic_over_http(request: Request, next: Next) -> Resp
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     /// A backend that knows one password and counts its calls.

@@ -9,7 +9,7 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::listener::ConnectionInfo;
+use crate::request_parts::ConnectionInfo;
 
 /// What a handler reports about the request it answered.
 #[derive(Debug, Clone)]

@@ -1,8 +1,26 @@
-//! What handlers read from a request besides its body: the host it names and its query.
+//! What handlers read from a request besides its body: the connection it came on, the host it
+//! names and its query.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use autodisco_proto::Domain;
 use axum::extract::{Query, Request};
 use http::header;
+
+/// What the listener tells the layers and handlers about the connection a request came on.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionInfo {
+    /// The client's address.
+    pub(crate) peer: SocketAddr,
+}
+
+/// The client's IP address (unspecified when the request did not come through a listener).
+pub(crate) fn peer_ip(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectionInfo>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.peer.ip())
+}
 
 /// The Host header (HTTP/1.1) or the URI's authority (HTTP/2), without port. An IP literal is
 /// never a mail domain, so `[...]` gives none.

@@ -18,7 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::admission::{SiteAdmission, admit};
 use crate::request_log::log_requests;
-use crate::request_parts::request_host;
+use crate::request_parts::{peer_ip, request_host};
 use crate::state::AppState;
 use crate::{auth, dialect, redirect, reply};
 
@@ -138,7 +138,7 @@ impl Route {
             return reply::method_not_allowed(self.dialect(), self.allow());
         }
         if self.authenticated() {
-            let peer = auth::peer_ip(&request);
+            let peer = peer_ip(&request);
             let denied = auth::require(&state.auth, request.headers(), peer, self.dialect());
             if let Some(denied) = denied.await {
                 return denied;
