@@ -350,18 +350,55 @@ fn placeholders_known(value: &str) -> bool {
 
 /// Expands `%EMAILADDRESS%`, `%EMAILLOCALPART%` and `%EMAILDOMAIN%` for one address.
 pub fn expand_placeholders(template: &str, address: &EmailAddress) -> String {
-    if !template.contains('%') {
-        return template.to_owned();
+    // One pass: a placeholder's value is never scanned again, so an address whose local part
+    // contains `%EMAILDOMAIN%` is written as it is; and one allocation per URL, on every
+    // answer's path.
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("%EMAILADDRESS%") {
+            out.push_str(address.local_part());
+            out.push('@');
+            out.push_str(address.domain().as_str());
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("%EMAILLOCALPART%") {
+            out.push_str(address.local_part());
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("%EMAILDOMAIN%") {
+            out.push_str(address.domain().as_str());
+            rest = after;
+        } else {
+            out.push('%');
+            rest = &tail[1..];
+        }
     }
-    template
-        .replace("%EMAILADDRESS%", &address.to_string())
-        .replace("%EMAILLOCALPART%", address.local_part())
-        .replace("%EMAILDOMAIN%", address.domain().as_str())
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_expanded_once() {
+        let address = EmailAddress::parse("jane%EMAILDOMAIN%@customer.example").unwrap();
+        assert_eq!(
+            expand_placeholders(
+                "https://h/%EMAILADDRESS%/%EMAILLOCALPART%?d=%EMAILDOMAIN%%",
+                &address
+            ),
+            "https://h/jane%EMAILDOMAIN%@customer.example/jane%EMAILDOMAIN%?d=customer.example%"
+        );
+        let plain = EmailAddress::parse("a@b.example").unwrap();
+        assert_eq!(expand_placeholders("%EMAIL%", &plain), "%EMAIL%");
+        assert_eq!(
+            expand_placeholders("no placeholder", &plain),
+            "no placeholder"
+        );
+    }
 
     #[test]
     fn default_profile_is_valid() {
