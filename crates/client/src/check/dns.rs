@@ -92,6 +92,7 @@ pub(super) async fn check_records(
         };
         collected.records.push(check);
     }
+    unpublished_note(domain, collected);
 }
 
 /// Whether the walk can say anything new: not when `autodiscover.DOMAIN` is missing or broken
@@ -112,30 +113,41 @@ fn record_check(set: &[&DnsRecord], found: Vec<String>, status: CheckStatus) -> 
     }
 }
 
-/// A missing record: a finding when clients need it, else a note.
+/// A missing record: a finding when clients need it. Missing optional records are summed up
+/// in one note at the end ([`unpublished_note`]).
 fn missing(set: &[&DnsRecord], collected: &mut Collected) {
     let record = set[0];
+    if !set.iter().any(|r| r.required) {
+        return;
+    }
     let lines: Vec<String> = set
         .iter()
         .map(|r| format!("{}. {} {}", r.name, r.data.type_name(), r.data))
         .collect();
-    if set.iter().any(|r| r.required) {
-        collected.finding(
-            CheckStatus::Missing,
-            format!(
-                "{} has no {} record: add {}",
-                record.name,
-                record.data.type_name(),
-                lines.join(" and ")
-            ),
-        );
-    } else {
-        collected.notes.push(format!(
-            "{} {} is not published (optional: {}); to add it: {}",
+    collected.finding(
+        CheckStatus::Missing,
+        format!(
+            "{} has no {} record: add {}",
             record.name,
             record.data.type_name(),
-            record.why,
             lines.join(" and ")
+        ),
+    );
+}
+
+/// One note for every optional record not published: the domain works without them, and
+/// `dns records` prints them for whoever wants the methods they add.
+fn unpublished_note(domain: &str, collected: &mut Collected) {
+    let unpublished: Vec<String> = collected
+        .records
+        .iter()
+        .filter(|r| r.status == CheckStatus::Missing && !r.required)
+        .map(|r| format!("{} {}", r.name, r.record_type))
+        .collect();
+    if !unpublished.is_empty() {
+        collected.notes.push(format!(
+            "optional records not published: {}; `autodisco dns records {domain}` prints them",
+            unpublished.join(", ")
         ));
     }
 }
