@@ -132,6 +132,16 @@ impl Collected {
     fn finding(&mut self, status: CheckStatus, message: String) {
         self.findings.push(Finding { status, message });
     }
+
+    /// Adds what independent checks, run at once each on its own, collected, in their order.
+    fn merge(&mut self, parts: Vec<Collected>) {
+        for part in parts {
+            self.findings.extend(part.findings);
+            self.notes.extend(part.notes);
+            self.records.extend(part.records);
+            self.walk.extend(part.walk);
+        }
+    }
 }
 
 /// The hoster's side of a check: its names and where its service answers.
