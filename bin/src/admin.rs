@@ -306,14 +306,12 @@ async fn print_health(store: &Store, domain: &Domain) -> anyhow::Result<()> {
         health.status,
         ago(unix_now(), health.checked_at)
     );
-    // Written by `domain check`; an unreadable value (another version's format) is shown as is.
+    // Written by `domain check`; the messages quote customer DNS data, so they are escaped.
     match serde_json::from_str::<Vec<autodisco_client::Finding>>(&health.findings) {
         Ok(findings) => {
-            for finding in findings {
-                println!("  {:<8} {}", finding.status.as_str(), finding.message);
-            }
+            autodisco_client::render::findings(&mut std::io::stdout().lock(), &findings)?
         }
-        Err(_) => println!("  {}", health.findings),
+        Err(_) => println!("  (findings stored in a format this version does not read)"),
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use autodisco_client::{CheckTarget, Checker, ClientConfig, DomainCheck};
+use autodisco_client::{CheckTarget, Checker, ClientConfig, DomainCheck, render};
 use autodisco_directory::{DomainHealth, HealthStatus, Store};
 use autodisco_proto::{Domain, DomainRecords};
 use autodisco_server::config::Config;
@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use url::Url;
 
 use crate::admin::domain_arg;
-use crate::dns::{all_records, records_for};
+use crate::dns::{JsonArray, all_records, records_for};
 use crate::open_store;
 use crate::probe::{NetArgs, parse_duration};
 
@@ -99,12 +99,16 @@ async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<bool> {
     };
     let checker =
         Checker::new(client_config, target, args.timeout).context("cannot set up the checks")?;
-    let total = expected.len();
+    let (total, expected) = expected;
     let mut progress = Progress::new(total, std::io::stderr().is_terminal() && !args.json);
-    let mut results = Vec::with_capacity(total);
+    let mut output = Output::new(args.json);
     let mut pending = Vec::new();
     let mut stream = checker.check_all(expected, usize::from(args.concurrency));
+    // Printed and stored as they finish: memory stays bounded by the concurrency and the batch,
+    // however many domains there are.
     while let Some(result) = stream.next().await {
+        progress.clear();
+        output.add(&result)?;
         progress.advance(result.healthy);
         if !args.no_store {
             pending.push(health_of(&result)?);
@@ -112,31 +116,30 @@ async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<bool> {
                 store.put_health(&std::mem::take(&mut pending)).await?;
             }
         }
-        results.push(result);
     }
     if !pending.is_empty() {
         store.put_health(&pending).await?;
     }
-    progress.finish();
-    results.sort_by(|a, b| a.domain.cmp(&b.domain));
-    print_results(&results, args.json)?;
-    Ok(results.iter().all(|r| r.healthy))
+    progress.clear();
+    output.finish()
 }
 
+/// The domains to check and how many there are; with `--all` computed as they are taken.
 async fn expected_records(
     config: &Config,
     store: &Store,
     args: &CheckArgs,
-) -> anyhow::Result<Vec<DomainRecords>> {
+) -> anyhow::Result<(usize, Box<dyn Iterator<Item = DomainRecords>>)> {
     if args.all {
-        return all_records(config, store, true).await;
+        let (count, records) = all_records(config, store, true).await?;
+        return Ok((count, Box::new(records)));
     }
     let mut expected = Vec::with_capacity(args.domains.len());
     for name in &args.domains {
         let domain: Domain = domain_arg(name)?;
         expected.push(records_for(config, store, &domain).await?);
     }
-    Ok(expected)
+    Ok((expected.len(), Box::new(expected.into_iter())))
 }
 
 /// The stored form: the verdict and the findings as JSON.
@@ -156,35 +159,47 @@ fn health_of(result: &DomainCheck) -> anyhow::Result<DomainHealth> {
     })
 }
 
-fn print_results(results: &[DomainCheck], json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, results).context("cannot write JSON")?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    for result in results {
-        let verdict = if result.healthy {
-            "healthy"
-        } else {
-            "FINDINGS"
-        };
-        writeln!(out, "{}: {verdict}", result.domain)?;
-        for finding in &result.findings {
-            writeln!(out, "  {:<8} {}", finding.status.as_str(), finding.message)?;
-        }
-        for note in &result.notes {
-            writeln!(out, "  note     {note}")?;
+/// Standard output: each domain's result as it finishes, then (in text) a summary line.
+struct Output {
+    json: Option<JsonArray>,
+    checked: usize,
+    unhealthy: usize,
+}
+
+impl Output {
+    fn new(json: bool) -> Self {
+        Self {
+            json: json.then(JsonArray::default),
+            checked: 0,
+            unhealthy: 0,
         }
     }
-    let unhealthy = results.iter().filter(|r| !r.healthy).count();
-    writeln!(
-        out,
-        "{} domains checked, {} healthy, {unhealthy} with findings",
-        results.len(),
-        results.len() - unhealthy
-    )?;
-    Ok(())
+
+    fn add(&mut self, result: &DomainCheck) -> anyhow::Result<()> {
+        self.checked += 1;
+        self.unhealthy += usize::from(!result.healthy);
+        let mut out = std::io::stdout().lock();
+        match &mut self.json {
+            Some(array) => array.push(&mut out, result),
+            None => Ok(render::domain_check(&mut out, result)?),
+        }
+    }
+
+    /// Ends the output; `Ok(every domain healthy)`.
+    fn finish(self) -> anyhow::Result<bool> {
+        let mut out = std::io::stdout().lock();
+        match self.json {
+            Some(array) => array.finish(&mut out)?,
+            None => writeln!(
+                out,
+                "{} domains checked, {} healthy, {} with findings",
+                self.checked,
+                self.checked - self.unhealthy,
+                self.unhealthy
+            )?,
+        }
+        Ok(self.unhealthy == 0)
+    }
 }
 
 /// One status line on a terminal: how many domains are done, how many have findings.
@@ -194,6 +209,7 @@ struct Progress {
     done: usize,
     unhealthy: usize,
     drawn: Instant,
+    shown: bool,
 }
 
 impl Progress {
@@ -204,6 +220,7 @@ impl Progress {
             done: 0,
             unhealthy: 0,
             drawn: Instant::now(),
+            shown: false,
         }
     }
 
@@ -211,8 +228,9 @@ impl Progress {
         self.done += 1;
         self.unhealthy += usize::from(!healthy);
         // Ten redraws a second at most: a terminal is slower than 10,000 checks a minute.
-        if self.enabled && (self.drawn.elapsed() >= Duration::from_millis(100)) {
+        if self.enabled && self.drawn.elapsed() >= Duration::from_millis(100) {
             self.drawn = Instant::now();
+            self.shown = true;
             eprint!(
                 "\r\x1b[2Kchecked {}/{} domains, {} with findings",
                 self.done, self.total, self.unhealthy
@@ -221,8 +239,10 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
-        if self.enabled {
+    /// Takes the line away, before a result is printed and at the end.
+    fn clear(&mut self) {
+        if self.shown {
+            self.shown = false;
             eprint!("\r\x1b[2K");
             let _ = std::io::stderr().flush();
         }

@@ -55,38 +55,68 @@ pub(crate) async fn dns(config: &Config, command: DnsCommand) -> anyhow::Result<
             all,
             format,
         } => {
-            let records = if all {
-                all_records(config, &store, false).await?
-            } else {
-                let mut records = Vec::with_capacity(domains.len());
-                for name in &domains {
-                    records.push(records_for(config, &store, &domain_arg(name)?).await?);
-                }
-                records
-            };
-            print_records(&records, format)
+            if all {
+                let (_, records) = all_records(config, &store, false).await?;
+                return print_records(records, format);
+            }
+            let mut records = Vec::with_capacity(domains.len());
+            for name in &domains {
+                records.push(records_for(config, &store, &domain_arg(name)?).await?);
+            }
+            print_records(records, format)
         }
     }
 }
 
-fn print_records(records: &[DomainRecords], format: Format) -> anyhow::Result<()> {
+/// Zone lines and JSON are written domain by domain (a listing of every domain needs no memory
+/// for all of them); a table needs every row for its widths.
+fn print_records(
+    records: impl IntoIterator<Item = DomainRecords>,
+    format: Format,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, records).context("cannot write JSON")?;
-            writeln!(out)?;
+            let mut array = JsonArray::default();
+            for domain in records {
+                array.push(&mut out, &domain)?;
+            }
+            array.finish(&mut out)?;
         }
         Format::Zone => {
             for domain in records {
                 writeln!(out, "; {}", domain.domain)?;
-                for line in zone_lines(domain) {
+                for line in zone_lines(&domain) {
                     writeln!(out, "{line}")?;
                 }
             }
         }
-        Format::Table => write_table(&mut out, records)?,
+        Format::Table => write_table(&mut out, &records.into_iter().collect::<Vec<_>>())?,
     }
     Ok(())
+}
+
+/// A JSON array written one element at a time.
+#[derive(Default)]
+pub(crate) struct JsonArray {
+    written: usize,
+}
+
+impl JsonArray {
+    pub(crate) fn push(
+        &mut self,
+        out: &mut impl Write,
+        value: &impl serde::Serialize,
+    ) -> anyhow::Result<()> {
+        out.write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
+        serde_json::to_writer_pretty(&mut *out, value).context("cannot write JSON")?;
+        self.written += 1;
+        Ok(())
+    }
+
+    pub(crate) fn finish(self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(if self.written == 0 { b"[]\n" } else { b"\n]\n" })
+    }
 }
 
 /// The zone lines of one domain, then its notes as comments.
@@ -174,19 +204,23 @@ pub(crate) async fn records_for(
 }
 
 /// The records of every hosted domain, from one listing and one read of the profiles (not a
-/// query per domain); `active_only` leaves suspended domains out.
+/// query per domain), computed as they are taken; `active_only` leaves suspended domains out.
+/// Also returns how many there are.
 pub(crate) async fn all_records(
     config: &Config,
     store: &Store,
     active_only: bool,
-) -> anyhow::Result<Vec<DomainRecords>> {
+) -> anyhow::Result<(usize, impl Iterator<Item = DomainRecords> + use<>)> {
     let profiles: HashMap<String, ServiceProfile> = store
         .list_profiles()
         .await?
         .into_iter()
         .map(|entry| (entry.name, entry.profile))
         .collect();
-    let domains = store.list_domains().await?;
+    let mut domains = store.list_domains().await?;
+    if active_only {
+        domains.retain(|info| info.status == DomainStatus::Active);
+    }
     let primaries: HashMap<Domain, String> = domains
         .iter()
         .filter_map(|info| match &info.kind {
@@ -194,22 +228,22 @@ pub(crate) async fn all_records(
             DomainKind::Alias { .. } => None,
         })
         .collect();
+    // An alias is answered only while its primary is (suspending a primary silences it).
+    domains.retain(|info| match &info.kind {
+        DomainKind::Primary { .. } => true,
+        DomainKind::Alias { primary } => primaries.contains_key(primary),
+    });
     let hoster = hoster_names(config);
-    let mut all = Vec::with_capacity(domains.len());
-    for info in &domains {
-        if active_only && info.status != DomainStatus::Active {
-            continue;
-        }
+    let count = domains.len();
+    let records = domains.into_iter().filter_map(move |info| {
         let primary = match &info.kind {
             DomainKind::Primary { .. } => &info.name,
             DomainKind::Alias { primary } => primary,
         };
-        let profile = primaries.get(primary).and_then(|name| profiles.get(name));
-        if let Some(profile) = profile {
-            all.push(DomainRecords::compute(
-                &info.name, primary, profile, &hoster,
-            ));
-        }
-    }
-    Ok(all)
+        let profile = profiles.get(primaries.get(primary)?)?;
+        Some(DomainRecords::compute(
+            &info.name, primary, profile, &hoster,
+        ))
+    });
+    Ok((count, records))
 }
