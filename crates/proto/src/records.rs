@@ -195,7 +195,8 @@ impl DomainRecords {
         match PaccDocument::for_domain(profile, primary) {
             Ok(document) => builder.pacc(hoster, &document),
             Err(reason) => notes.push(format!(
-                "no {} records: the profile cannot be published with PACC ({reason})",
+                "no {}.{domain} TXT record and no {} CNAME: the profile cannot be published with PACC ({reason})",
+                pacc::TXT_LABEL,
                 pacc::HOST_LABEL
             )),
         }
