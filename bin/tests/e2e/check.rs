@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use autodisco_directory::DomainStatus;
 use autodisco_proto::{Domain, DomainRecords, HosterNames, RecordData};
 use autodisco_test_support::dns::{TestDns, Zone};
+use autodisco_test_support::recording::Blackhole;
 use autodisco_test_support::{Backend, LoopbackBlock, TestServer};
 use serde_json::Value;
 
@@ -21,6 +22,8 @@ mod host {
     pub(super) const REDIRECT: u8 = 3;
     /// `mail.oldhost.example`, where nothing listens.
     pub(super) const OLDHOST: u8 = 40;
+    /// `slow.example`: a blackhole on port 443, when a test starts one.
+    pub(super) const SLOW_ROOT: u8 = 41;
     /// The DNS server.
     pub(super) const DNS: u8 = 53;
 }
@@ -49,7 +52,7 @@ const DOMAINS: [&str; 9] = [
 
 /// The directory, DNS and the server on loopback.
 struct Setup {
-    _block: LoopbackBlock,
+    block: LoopbackBlock,
     server: TestServer,
     dns: TestDns,
     _folder: tempfile::TempDir,
@@ -147,7 +150,7 @@ impl Setup {
         let ca_file = folder.path().join("ca.pem");
         std::fs::write(&ca_file, server.ca.cert_pem()).unwrap();
         Self {
-            _block: block,
+            block,
             server,
             dns,
             _folder: folder,
@@ -214,6 +217,8 @@ fn zones(server: &TestServer, block: &LoopbackBlock) -> Vec<Zone> {
         // The web site at the root answers HTTPS with the hoster's certificate.
         good_zone(server, "certroot.example", |_| false).a("@", v4(host::SERVICE)),
         good_zone(server, "paused.example", |_| false),
+        // A web site that accepts connections and never answers.
+        good_zone(server, "slow.example", |_| false).a("@", v4(host::SLOW_ROOT)),
     ]
 }
 
@@ -471,6 +476,7 @@ async fn usage_errors_exit_2_and_records_print_in_every_format() {
         format!("\"{}\"", txt["text"].as_str().unwrap()),
         expected_txt.data.to_string()
     );
+    slow_steps_are_notes_and_the_domain_timeout_a_finding(&setup).await;
     let table = setup
         .run(&["dns", "records", "good.example", "--format", "table"])
         .await;
@@ -482,6 +488,34 @@ async fn usage_errors_exit_2_and_records_print_in_every_format() {
         "{}",
         table.stdout
     );
+}
+
+/// A web site that never answers costs Outlook the wait (a note); a domain that does not finish
+/// within `--timeout` is an error, with what was found until then.
+async fn slow_steps_are_notes_and_the_domain_timeout_a_finding(setup: &Setup) {
+    let _blackhole = Blackhole::start(setup.block.addr(host::SLOW_ROOT, 443)).await;
+    let slow = Domain::parse("slow.example").unwrap();
+    setup.server.store.add_domain(&slow, "pacc").await.unwrap();
+
+    let cut = setup
+        .run(&["domain", "check", "slow.example", "--timeout", "1s"])
+        .await;
+    assert_eq!(cut.code, 1, "{}\n{}", cut.stdout, cut.stderr);
+    contains(
+        &cut.stdout,
+        "  error    the check of slow.example did not finish within 1 s",
+    );
+
+    let waited = setup
+        .run(&["domain", "check", "slow.example", "--json"])
+        .await;
+    assert_eq!(waited.code, 0, "{}\n{}", waited.stdout, waited.stderr);
+    let notes = waited.json()[0]["notes"].to_string();
+    contains(
+        &notes,
+        "https://slow.example/autodiscover/autodiscover.xml: no answer within 3 s",
+    );
+    contains(&notes, "Outlook waits that long before its next step");
 }
 
 /// How many domains the scale test checks: `AUTODISCO_CHECK_SCALE` or 10,000.
@@ -528,7 +562,7 @@ async fn check_scale() {
     let ca_file = folder.path().join("ca.pem");
     std::fs::write(&ca_file, server.ca.cert_pem()).unwrap();
     let setup = Setup {
-        _block: block,
+        block,
         server,
         dns,
         _folder: folder,
