@@ -335,3 +335,75 @@ fn not_served(
     );
     (CheckStatus::Wrong, why)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> Url {
+        Url::parse("https://autodiscover.hoster.example/autodiscover/autodiscover.xml").unwrap()
+    }
+
+    fn redirect(status: u16, location: Option<&str>) -> (CheckStatus, Vec<String>) {
+        let target =
+            Url::parse("http://autodiscover.c.example/autodiscover/autodiscover.xml").unwrap();
+        let mut collected = Collected::default();
+        let status = StatusCode::from_u16(status).unwrap();
+        let location = location.map(str::to_owned);
+        let (verdict, _) = redirect_answer(
+            "c.example",
+            &target,
+            &service(),
+            status,
+            location,
+            &mut collected,
+        );
+        let messages = collected.findings.into_iter().map(|f| f.message).collect();
+        (verdict, messages)
+    }
+
+    #[test]
+    fn only_a_302_to_the_service_passes() {
+        let service = service().to_string();
+        assert_eq!(redirect(302, Some(&service)), (CheckStatus::Ok, Vec::new()));
+        // Outlook follows a 302 only ([MS-OXDISCO] 3.1.5.4).
+        let (verdict, messages) = redirect(301, Some(&service));
+        assert_eq!(verdict, CheckStatus::Wrong);
+        assert!(
+            messages[0].contains("answers HTTP 301, not a 302 to"),
+            "{messages:?}"
+        );
+        let (verdict, messages) = redirect(302, Some("https://autodiscover.other.example/x"));
+        assert_eq!(verdict, CheckStatus::Wrong);
+        assert!(
+            messages[0].contains("redirects to https://autodiscover.other.example/x, not to"),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_root_that_asks_for_a_password_stops_outlook() {
+        let target = Url::parse("https://c.example/autodiscover/autodiscover.xml").unwrap();
+        let mut collected = Collected::default();
+        let response = HttpResponse {
+            status: StatusCode::UNAUTHORIZED,
+            headers: http::HeaderMap::new(),
+            body: Bytes::new(),
+        };
+        let (verdict, _) = root_answer("c.example", &target, &response, &mut collected);
+        assert_eq!(verdict, CheckStatus::Wrong);
+        assert!(
+            collected.findings[0]
+                .message
+                .contains("asks for a password (HTTP 401)")
+        );
+        let response = HttpResponse {
+            status: StatusCode::NOT_FOUND,
+            ..response
+        };
+        let mut collected = Collected::default();
+        let (verdict, _) = root_answer("c.example", &target, &response, &mut collected);
+        assert_eq!(verdict, CheckStatus::Ok);
+        assert!(collected.findings.is_empty());
+    }
+}
