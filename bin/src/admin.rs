@@ -6,8 +6,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use std::collections::HashMap;
+
 use autodisco_directory::{
-    DomainKind, DomainRemoval, DomainStatus, Redirect, Upsert, UserOverride,
+    DomainHealth, DomainKind, DomainRemoval, DomainStatus, HealthStatus, Redirect, Store, Upsert,
+    UserOverride,
 };
 use autodisco_proto::{Domain, EmailAddress, ServiceProfile};
 use autodisco_server::bootstrap::{
@@ -16,6 +19,8 @@ use autodisco_server::bootstrap::{
 use autodisco_server::config::Config;
 use clap::Subcommand;
 
+use crate::check::CheckArgs;
+use crate::dns::{records_for, zone_lines};
 use crate::open_store;
 
 #[derive(Subcommand)]
@@ -42,9 +47,17 @@ pub(crate) enum DomainCommand {
         #[arg(long)]
         cascade: bool,
     },
-    /// List hosted domains.
-    List,
-    /// Show one domain: status, profile, aliases, user overrides.
+    /// List hosted domains, each with the health its last check found (`domain check`).
+    List {
+        /// Only the domains whose last check had findings.
+        #[arg(long)]
+        unhealthy: bool,
+    },
+    /// Check domains live: their DNS records, then what Outlook meets on the way to the
+    /// service; each finding in words with its fix. Exit codes: 0 every domain healthy,
+    /// 1 findings, 2 usage or configuration error.
+    Check(CheckArgs),
+    /// Show one domain: status, profile, aliases, user overrides, DNS records, last check.
     Show {
         /// The domain.
         name: String,
@@ -143,7 +156,7 @@ pub(crate) enum UserCommand {
     },
 }
 
-fn domain_arg(name: &str) -> anyhow::Result<Domain> {
+pub(crate) fn domain_arg(name: &str) -> anyhow::Result<Domain> {
     Domain::parse(name).with_context(|| format!("{name:?} is not a valid domain name"))
 }
 
@@ -182,8 +195,9 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
                 println!("added {domain} with profile {profile}");
             }
             println!("the customer adds:");
-            for record in dns_records(config, &store, &domain).await? {
-                println!("  {record}");
+            let records = records_for(config, &store, &domain).await?;
+            for line in zone_lines(&records) {
+                println!("  {line}");
             }
         }
         DomainCommand::Remove { name, cascade } => {
@@ -202,18 +216,8 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
                 println!("removed {} user overrides", removed.users);
             }
         }
-        DomainCommand::List => {
-            for info in store.list_domains().await? {
-                match &info.kind {
-                    DomainKind::Primary { profile, .. } => {
-                        println!("{}\t{}\tprofile {profile}", info.name, info.status)
-                    }
-                    DomainKind::Alias { primary } => {
-                        println!("{}\t{}\talias of {primary}", info.name, info.status)
-                    }
-                }
-            }
-        }
+        DomainCommand::List { unhealthy } => list_domains(&store, unhealthy).await?,
+        DomainCommand::Check(_) => unreachable!("dispatched in main: it has exit codes of its own"),
         DomainCommand::Show { name } => {
             let info = store.get_domain(&domain_arg(&name)?).await?;
             println!("domain:  {}", info.name);
@@ -239,9 +243,11 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
                 DomainKind::Alias { primary } => println!("alias of: {primary}"),
             }
             println!("DNS:");
-            for record in dns_records(config, &store, &info.name).await? {
-                println!("  {record}");
+            let records = records_for(config, &store, &info.name).await?;
+            for line in zone_lines(&records) {
+                println!("  {line}");
             }
+            print_health(&store, &info.name).await?;
         }
         DomainCommand::SetProfile { name, profile } => {
             let domain = domain_arg(&name)?;
@@ -262,50 +268,70 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
     Ok(())
 }
 
-/// The records a customer domain publishes, one line each, ready for a zone file:
-///
-/// - `autodiscover` and `autoconfig` point at the redirect site: Outlook gets its redirect there
-///   ([MS-OXDISCO] 3.1.5.4), Thunderbird its document over plain HTTP after HTTPS fails on the
-///   closed port 443 (draft-ietf-mailmaint-autoconfig section 4.1);
-/// - `ua-auto-config` points at the HTTPS service, which needs a certificate for the name in
-///   `https.certs_dir`; `_ua-auto-config` carries the digest of the exact PACC document
-///   (draft-ietf-mailmaint-pacc), so it changes whenever the domain's profile changes.
-async fn dns_records(
-    config: &Config,
-    store: &autodisco_directory::Store,
-    domain: &Domain,
-) -> anyhow::Result<Vec<String>> {
-    use autodisco_proto::pacc::{self, PaccDocument};
-    let mut records = vec![
-        format!("autodiscover.{domain}. CNAME {}.", config.redirect_host),
-        format!("autoconfig.{domain}. CNAME {}.", config.redirect_host),
-        format!(
-            "{}.{domain}. CNAME {}.   ; needs a certificate for the name in https.certs_dir",
-            pacc::HOST_LABEL,
-            config.service_host
-        ),
-    ];
-    let info = store.get_domain(domain).await?;
-    let (primary, profile_name) = match info.kind {
-        DomainKind::Primary { profile, .. } => (info.name.clone(), profile),
-        DomainKind::Alias { primary } => match store.get_domain(&primary).await?.kind {
-            DomainKind::Primary { profile, .. } => (primary, profile),
-            DomainKind::Alias { .. } => return Ok(records),
-        },
-    };
-    let profile = store.get_profile(&profile_name).await?;
-    match PaccDocument::for_domain(&profile, &primary) {
-        Ok(document) => records.push(format!(
-            "{}.{domain}. TXT \"{}\"   ; changes when profile {profile_name} changes",
-            pacc::TXT_LABEL,
-            pacc::digest_record(&document.to_json())
-        )),
-        Err(reason) => records.push(format!(
-            "; no {}.{domain} TXT record: profile {profile_name} cannot be published with PACC ({reason})",
-            pacc::TXT_LABEL
-        )),
+/// One line per domain: name, status, profile or primary, health.
+async fn list_domains(store: &Store, only_unhealthy: bool) -> anyhow::Result<()> {
+    let health: HashMap<Domain, DomainHealth> = store
+        .all_health()
+        .await?
+        .into_iter()
+        .map(|h| (h.domain.clone(), h))
+        .collect();
+    let now = unix_now();
+    for info in store.list_domains().await? {
+        let health = health.get(&info.name);
+        if only_unhealthy && !health.is_some_and(|h| h.status == HealthStatus::Unhealthy) {
+            continue;
+        }
+        let kind = match &info.kind {
+            DomainKind::Primary { profile, .. } => format!("profile {profile}"),
+            DomainKind::Alias { primary } => format!("alias of {primary}"),
+        };
+        let health = match health {
+            Some(h) => format!("{} ({})", h.status, ago(now, h.checked_at)),
+            None => "unchecked".to_owned(),
+        };
+        println!("{}\t{}\t{kind}\t{health}", info.name, info.status);
     }
-    Ok(records)
+    Ok(())
+}
+
+/// The last check's verdict and findings, for `domain show`.
+async fn print_health(store: &Store, domain: &Domain) -> anyhow::Result<()> {
+    let Some(health) = store.health(domain).await? else {
+        println!("health:  unchecked (autodisco domain check {domain})");
+        return Ok(());
+    };
+    println!(
+        "health:  {} ({})",
+        health.status,
+        ago(unix_now(), health.checked_at)
+    );
+    // Written by `domain check`; the messages quote customer DNS data, so they are escaped.
+    match serde_json::from_str::<Vec<autodisco_client::Finding>>(&health.findings) {
+        Ok(findings) => {
+            autodisco_client::render::findings(&mut std::io::stdout().lock(), &findings)?
+        }
+        Err(_) => println!("  (findings stored in a format this version does not read)"),
+    }
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// "checked 5 min ago", in the largest whole unit.
+fn ago(now: u64, then: u64) -> String {
+    let seconds = now.saturating_sub(then);
+    let (value, unit) = match seconds {
+        0..120 => (seconds, "s"),
+        120..7_200 => (seconds / 60, "min"),
+        7_200..172_800 => (seconds / 3_600, "h"),
+        _ => (seconds / 86_400, "days"),
+    };
+    format!("checked {value} {unit} ago")
 }
 
 fn read_profile_file(path: &std::path::Path) -> anyhow::Result<ServiceProfile> {

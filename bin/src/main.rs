@@ -1,6 +1,8 @@
 //! The `autodisco` command: wires configuration, directory and server together.
 
 mod admin;
+mod check;
+mod dns;
 mod probe;
 
 use std::path::PathBuf;
@@ -59,6 +61,9 @@ enum Command {
     /// Manage per-user overrides (display name, login name, redirects for moved mailboxes).
     #[command(subcommand)]
     User(admin::UserCommand),
+    /// The DNS records customer domains publish.
+    #[command(subcommand)]
+    Dns(dns::DnsCommand),
     /// Discover an address's settings as Outlook does and explain every step (needs no config
     /// file and no database). Exit codes: 0 settings found, 1 not found, 2 usage or
     /// configuration error.
@@ -90,12 +95,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `domain check` has exit codes of its own: 1 means findings, 2 a usage error.
+    let command = match command {
+        Command::Domain(admin::DomainCommand::Check(args)) => {
+            return runtime.block_on(check::run(&config, args));
+        }
+        command => command,
+    };
     let result = runtime.block_on(async move {
         match command {
             Command::Serve => serve(config).await,
             Command::Domain(command) => admin::domain(&config, command).await,
             Command::Profile(command) => admin::profile(&config, command).await,
             Command::User(command) => admin::user(&config, command).await,
+            Command::Dns(command) => dns::dns(&config, command).await,
             Command::Probe(_) => unreachable!("dispatched before the config is loaded"),
         }
     });

@@ -38,18 +38,8 @@ pub(crate) struct ProbeArgs {
     #[arg(value_name = "ADDRESS")]
     address: String,
 
-    /// Ask this DNS server (IP:PORT) instead of the system's resolver.
-    #[arg(long, value_name = "IP:PORT")]
-    dns: Option<SocketAddr>,
-
-    /// Pin a name as curl does: connections to HOST:PORT go to ADDR. ADDR may carry its own
-    /// port (IP:PORT or [IPv6]:PORT). Repeatable.
-    #[arg(long, value_name = "HOST:PORT:ADDR")]
-    resolve: Vec<String>,
-
-    /// Also trust the CA certificates in this PEM file (a private CA). Repeatable.
-    #[arg(long, value_name = "FILE")]
-    ca: Vec<PathBuf>,
+    #[command(flatten)]
+    net: NetArgs,
 
     /// Allow redirects to this host without asking. Repeatable.
     #[arg(long, value_name = "HOST")]
@@ -84,6 +74,39 @@ pub(crate) struct ProbeArgs {
     /// Outlook), autoconfig (Thunderbird, with the MX path), or all of them compared.
     #[arg(long, value_enum, default_value_t = DialectArg::Pox)]
     dialect: DialectArg,
+}
+
+/// How the probe and the checks reach the network: the DNS server, pinned names, extra CAs.
+#[derive(Args, Debug)]
+pub(crate) struct NetArgs {
+    /// Ask this DNS server (IP:PORT) instead of the system's resolver.
+    #[arg(long, value_name = "IP:PORT")]
+    dns: Option<SocketAddr>,
+
+    /// Pin a name as curl does: connections to HOST:PORT go to ADDR. ADDR may carry its own
+    /// port (IP:PORT or [IPv6]:PORT). Repeatable.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    resolve: Vec<String>,
+
+    /// Also trust the CA certificates in this PEM file (a private CA). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    ca: Vec<PathBuf>,
+}
+
+impl NetArgs {
+    /// Puts the DNS server, the pins and the extra CAs into `config`.
+    pub(crate) fn apply(&self, config: &mut ClientConfig) -> anyhow::Result<()> {
+        config.dns = self.dns.map_or(DnsServer::System, DnsServer::At);
+        for pin in &self.resolve {
+            config.pins.push(parse_pin(pin)?);
+        }
+        for path in &self.ca {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+            config.extra_roots_pem.push(pem);
+        }
+        Ok(())
+    }
 }
 
 /// The values of `--dialect`.
@@ -154,20 +177,12 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<bool> {
         .with_context(|| format!("{:?} is not an email address", args.address))?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mut config = ClientConfig {
-        dns: args.dns.map_or(DnsServer::System, DnsServer::At),
         step_timeout: args.step_timeout,
         total_timeout: args.timeout,
         ask_activesync: !args.no_activesync,
         ..ClientConfig::default()
     };
-    for pin in &args.resolve {
-        config.pins.push(parse_pin(pin)?);
-    }
-    for path in &args.ca {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("cannot read the CA file {}", path.display()))?;
-        config.extra_roots_pem.push(pem);
-    }
+    args.net.apply(&mut config)?;
     if let Some(user) = &args.user {
         let password = match std::env::var(PASSWORD_ENV) {
             Ok(password) => password,
@@ -227,7 +242,7 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<bool> {
 }
 
 /// `10s`, `500ms`, `1.5s`, `2m`, or plain seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
         Some(at) => text.split_at(at),

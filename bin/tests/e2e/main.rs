@@ -4,6 +4,8 @@
 //! - `autoconfig`: Mozilla autoconfig on both paths, the MX path and the plain-HTTP site.
 //! - `mobileconfig`: signed Apple profiles, verified with openssl, parsed with plist.
 //! - `pacc`: the PACC document at `ua-auto-config.CUSTOMER` and its DNS digest.
+//! - `check`: `dns records` and `domain check` against good, missing, wrong, looping and stale
+//!   records on a loopback DNS server: each finding's words, exit codes, stored health.
 //! - `consistency`: a profile change reaches POX, autoconfig, PACC and the Apple profile.
 //! - `auth`: `auth = "basic"`: challenges, CLI passwords, alike refusals, rate limits, no password logged.
 //! - `privacy`: with `auth = "basic"`, anonymous answers carry no user's override and an
@@ -42,6 +44,7 @@ macro_rules! on_both_backends {
 
 mod auth;
 mod autoconfig;
+mod check;
 mod consistency;
 mod exchangelib;
 mod hostile;

@@ -46,6 +46,14 @@ use trace::{At, redirections, seconds};
 #[cfg(test)]
 pub(crate) use soap::SOAP_SETTINGS;
 
+/// Whether `body` reads as a POX answer Outlook acts on (settings, `redirectAddr` or
+/// `redirectUrl`), as the race reads it; an `Error` or anything else is the failure. For the
+/// live checks, which ask the same questions outside a discovery.
+pub(crate) fn pox_answer(body: &[u8]) -> Result<(), Failure> {
+    use follow::PostDialect as _;
+    pox::Pox.interpret(body).map(drop)
+}
+
 /// Settings found, and where.
 pub(super) struct Landing {
     settings: Box<Settings>,

@@ -33,9 +33,12 @@
 //! - `error`: errors that stop a discovery before it starts.
 //! - `discovery`: the race of the candidates, the one redirect-and-consent follower, the trace,
 //!   and one file per dialect (`pox`, `soap`, `mobilesync`, `v2`, `autoconfig`).
+//! - `check`: the live checks of hosted domains ([`Checker`]): their DNS records against
+//!   [`autodisco_proto::DomainRecords`], then what a client meets on the way to the service.
 //! - `net` resolves names and speaks HTTP/1.1; `tls` verifies certificates and explains
 //!   failures in words.
 
+mod check;
 mod comparison;
 mod config;
 mod consent;
@@ -53,6 +56,10 @@ use std::sync::Arc;
 
 use autodisco_proto::EmailAddress;
 
+pub use check::{
+    CHECK_LOCAL_PART, CheckStatus, CheckTarget, Checker, DomainCheck, Finding, RecordCheck,
+    WalkStep,
+};
 pub use comparison::{Comparison, DialectValue, Disagreement};
 pub use config::{ClientConfig, Credentials, DnsServer, Pin};
 pub use consent::{

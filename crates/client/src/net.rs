@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bytes::Bytes;
 use hickory_resolver::TokioResolver;
@@ -280,7 +281,11 @@ impl Net {
 
     /// The data of the `record_type` records of `name` (the answer's CNAMEs left out by the
     /// callers' matches).
-    async fn lookup(&self, name: &str, record_type: RecordType) -> Result<Vec<RData>, Failure> {
+    pub(crate) async fn lookup(
+        &self,
+        name: &str,
+        record_type: RecordType,
+    ) -> Result<Vec<RData>, Failure> {
         let fqdn = format!("{}.", name.trim_end_matches('.'));
         let lookup = self
             .resolver
@@ -288,6 +293,27 @@ impl Net {
             .await
             .map_err(|e| dns_failure(name, &record_type.to_string(), &e))?;
         Ok(lookup.answers().iter().map(|r| r.data.clone()).collect())
+    }
+
+    /// [`Net::exchange`] under `step_timeout`; a timeout says what it was still waiting for.
+    pub(crate) async fn exchange_within(
+        &self,
+        request: &HttpRequest<'_>,
+        step_timeout: Duration,
+        tracker: &Tracker<'_>,
+    ) -> Result<HttpResponse, Failure> {
+        match tokio::time::timeout(step_timeout, self.exchange(request, tracker)).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Timeout {
+                after_ms: u64::try_from(step_timeout.as_millis()).unwrap_or(u64::MAX),
+                waiting_for: tracker
+                    .log
+                    .lock()
+                    .ok()
+                    .and_then(|l| l.activity.as_ref().map(Activity::describe))
+                    .unwrap_or_else(|| "an answer".to_owned()),
+            }),
+        }
     }
 
     /// Resolves, connects (TLS for https, with the certificate verified) and makes one HTTP/1.1

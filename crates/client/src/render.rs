@@ -1,5 +1,5 @@
-//! The text a terminal shows for a [`Report`] or a [`Comparison`], the consent prompt and the
-//! progress line.
+//! The text a terminal shows for a [`Report`], a [`Comparison`] or a [`DomainCheck`], the consent
+//! prompt and the progress line.
 //!
 //! Most of what is shown comes from servers: summaries quoting their error messages, redirect
 //! targets, display names, host names. Every such string goes through [`Escaped`], so that a
@@ -10,6 +10,7 @@
 use std::fmt;
 use std::io::{self, Write};
 
+use crate::check::{DomainCheck, Finding};
 use crate::comparison::{Comparison, compared};
 use crate::config::DnsServer;
 use crate::consent::ConsentRequest;
@@ -46,6 +47,31 @@ fn needs_escape(c: char) -> bool {
 
 fn esc(text: &str) -> Escaped<'_> {
     Escaped(text)
+}
+
+/// One domain's check: the verdict, each finding with its status word, then the notes. Findings
+/// quote DNS data and HTTP headers the customer controls, so they are escaped too.
+pub fn domain_check(out: &mut impl Write, check: &DomainCheck) -> io::Result<()> {
+    let verdict = if check.healthy { "healthy" } else { "FINDINGS" };
+    writeln!(out, "{}: {verdict}", esc(&check.domain))?;
+    findings(out, &check.findings)?;
+    for note in &check.notes {
+        writeln!(out, "  note     {}", esc(note))?;
+    }
+    Ok(())
+}
+
+/// Findings, one a line: the status word, then the sentence with its fix.
+pub fn findings(out: &mut impl Write, findings: &[Finding]) -> io::Result<()> {
+    for finding in findings {
+        writeln!(
+            out,
+            "  {:<8} {}",
+            finding.status.as_str(),
+            esc(&finding.message)
+        )?;
+    }
+    Ok(())
 }
 
 /// The readable report: the trace, the conclusion, then the settings in sections. `dns` is the
@@ -291,6 +317,28 @@ fn servers(out: &mut impl Write, servers: &[MailServer]) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::report::{Failure, Note};
+
+    #[test]
+    fn findings_quoting_customer_data_are_escaped() {
+        let check = DomainCheck {
+            domain: "customer.example".into(),
+            healthy: false,
+            findings: vec![Finding {
+                status: crate::CheckStatus::Wrong,
+                message: "x TXT is \u{1b}[2Jgone: change it".into(),
+            }],
+            notes: vec!["a\rb".into()],
+            records: Vec::new(),
+            walk: Vec::new(),
+            elapsed_ms: 0,
+        };
+        let mut out = Vec::new();
+        domain_check(&mut out, &check).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "customer.example: FINDINGS\n  wrong    x TXT is \\u{1b}[2Jgone: change it\n  note     a\\rb\n"
+        );
+    }
 
     #[test]
     fn control_and_bidi_characters_are_escaped() {

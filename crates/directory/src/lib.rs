@@ -29,4 +29,4 @@ pub use model::{
     UnknownStatus, Upsert, UserOverride, check_profile_name,
 };
 pub use snapshot::{Snapshot, SnapshotBuilder, SnapshotCounts};
-pub use store::{Backend, Store};
+pub use store::{Backend, DomainHealth, HealthStatus, Store};

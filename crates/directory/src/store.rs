@@ -2,13 +2,15 @@
 //!
 //! One code path serves both databases: the SQL is written in the dialect both understand
 //! (TEXT and BIGINT columns, `$n` placeholders, plain INSERT/UPDATE/DELETE), and the schema
-//! comes from `crates/directory/migrations/`, applied at connect. Every write runs in
+//! comes from `crates/directory/migrations/`, applied at connect. Every write of served data
+//! (everything but `health`, the last live check of each domain) runs in
 //! one transaction that first bumps the `directory_revision` counter; taking that row first both
 //! tells readers that something changed and serialises writers, so the checks a write makes
 //! (does the profile exist, is the target an alias, ...) still hold when it commits.
 
 mod domains;
 mod file_mode;
+mod health;
 mod load;
 mod passwords;
 mod profiles;
@@ -23,6 +25,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Transaction};
 
 use crate::error::DirectoryError;
+
+pub use health::{DomainHealth, HealthStatus};
 
 /// The schema, embedded at build time.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

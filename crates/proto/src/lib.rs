@@ -12,6 +12,7 @@
 //! - [`mobilesync`]: the ActiveSync dialect ([MS-ASCMD] 2.2.1.1).
 //! - [`mobileconfig`]: Apple configuration profiles (iPhone, iPad and Mac Mail).
 //! - [`pacc`]: the IETF provider auto-configuration document (draft-ietf-mailmaint-pacc).
+//! - [`records`]: the DNS records a customer domain publishes ([`DomainRecords`]).
 //! - [`soap`]: SOAP Autodiscover ([MS-OXWSADISC]), the dialect of the EWS client libraries.
 //! - [`v2`]: Autodiscover v2, the JSON endpoint of current Outlook.
 //! - [`autodiscover_error`]: the `Error` element and [`ErrorCode`]s both XML dialects share.
@@ -32,6 +33,7 @@ pub mod mobilesync;
 pub mod pacc;
 pub mod pox;
 pub mod profile;
+pub mod records;
 pub mod request;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -49,6 +51,7 @@ pub use decode_error::DecodeError;
 pub use mobilesync::{MobileSyncRequest, MobileSyncResponse};
 pub use pox::{OutlookRequest, OutlookResponse, RenderOptions};
 pub use profile::{ProfileError, ServiceProfile};
+pub use records::{DnsRecord, DomainRecords, HosterNames, Purpose, RecordData};
 pub use request::{
     AutodiscoverRequest, Dialect, RequestError, parse_request, render_request_error,
 };

@@ -38,6 +38,11 @@ pub struct ServiceProfile {
     /// A page that explains the settings to a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub documentation_url: Option<String>,
+    /// The hoster's inbound mail hosts, most preferred first: the MX records a customer domain
+    /// on this plan publishes (`autodisco dns records`) and the live checks expect. Empty when
+    /// the hoster does not receive the domains' mail, or leaves MX to the customers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mx: Vec<String>,
 }
 
 /// One IMAP, POP3 or SMTP server.
@@ -231,6 +236,14 @@ impl ServiceProfile {
                 }
             }
         }
+        for host in &self.mx {
+            if crate::address::Domain::parse(host).is_err() {
+                problems.push(ProfileError::InvalidHost {
+                    field: "mx",
+                    value: host.clone(),
+                });
+            }
+        }
         let mut urls: Vec<(&'static str, &str)> = Vec::new();
         if let Some(ews) = &self.ews {
             urls.push(("ews.url", &ews.url));
@@ -320,6 +333,7 @@ impl ServiceProfile {
             activesync_url: None,
             mapi_http: None,
             documentation_url: None,
+            mx: Vec::new(),
         }
     }
 }

@@ -50,6 +50,7 @@ fn profile() -> ServiceProfile {
         activesync_url: Some("https://eas.hoster.example/Microsoft-Server-ActiveSync".to_owned()),
         mapi_http: None,
         documentation_url: Some("https://hoster.example/help?domain=%EMAILDOMAIN%&x=1".to_owned()),
+        mx: Vec::new(),
     }
 }
 

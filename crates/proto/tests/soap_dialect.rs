@@ -61,6 +61,7 @@ fn profile() -> ServiceProfile {
         activesync_url: Some("https://eas.hoster.example/Microsoft-Server-ActiveSync".to_owned()),
         mapi_http: None,
         documentation_url: None,
+        mx: Vec::new(),
     }
 }
 

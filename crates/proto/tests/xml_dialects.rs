@@ -82,6 +82,7 @@ fn full_profile() -> ServiceProfile {
                 "https://mapi.hoster.example/mapi/nspi/?MailboxId=%EMAILADDRESS%".to_owned(),
         }),
         documentation_url: None,
+        mx: Vec::new(),
     }
 }
 

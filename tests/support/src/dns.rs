@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_server::Server;
-use hickory_server::proto::rr::rdata::{A, CNAME, MX, SOA, SRV};
+use hickory_server::proto::rr::rdata::{A, CNAME, MX, SOA, SRV, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
@@ -108,6 +108,17 @@ impl Zone {
             name,
             TTL,
             RData::MX(MX::new(preference, Self::absolute(exchange))),
+        ));
+        self
+    }
+
+    /// A TXT record holding one string.
+    pub fn txt(mut self, label: &str, text: &str) -> Self {
+        let name = self.name(label);
+        self.records.push(Record::from_rdata(
+            name,
+            TTL,
+            RData::TXT(TXT::new(vec![text.to_owned()])),
         ));
         self
     }

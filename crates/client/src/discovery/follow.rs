@@ -522,22 +522,11 @@ impl Run<'_> {
             on_activity: &on_activity,
         };
         let started = Instant::now();
-        let result = match tokio::time::timeout(
-            self.step_timeout,
-            self.client.net.exchange(request, &tracker),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(Failure::Timeout {
-                after_ms: self.step_timeout.as_millis() as u64,
-                waiting_for: log
-                    .lock()
-                    .ok()
-                    .and_then(|l| l.activity.as_ref().map(Activity::describe))
-                    .unwrap_or_else(|| "an answer".to_owned()),
-            }),
-        };
+        let result = self
+            .client
+            .net
+            .exchange_within(request, self.step_timeout, &tracker)
+            .await;
         if let Some(lane) = lane {
             lane.state(LaneState::Working);
         }

@@ -10,6 +10,7 @@ mod support;
 
 mod connect;
 mod domains;
+mod health;
 mod live;
 mod profiles;
 mod resolve;
