@@ -19,6 +19,7 @@ use autodisco_server::bootstrap::{
 use autodisco_server::config::Config;
 use clap::Subcommand;
 
+use crate::args::{address_arg, domain_arg};
 use crate::check::CheckArgs;
 use crate::dns::{records_for, zone_lines};
 use crate::open_store;
@@ -154,15 +155,6 @@ pub(crate) enum UserCommand {
         #[arg(long)]
         remove: bool,
     },
-}
-
-pub(crate) fn domain_arg(name: &str) -> anyhow::Result<Domain> {
-    Domain::parse(name).with_context(|| format!("{name:?} is not a valid domain name"))
-}
-
-fn address_arg(address: &str) -> anyhow::Result<EmailAddress> {
-    EmailAddress::parse(address)
-        .with_context(|| format!("{address:?} is not a valid email address"))
 }
 
 fn upsert_word(upsert: Upsert) -> &'static str {

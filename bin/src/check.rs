@@ -16,7 +16,7 @@ use clap::Args;
 use futures_util::StreamExt;
 use url::Url;
 
-use crate::admin::domain_arg;
+use crate::args::domain_arg;
 use crate::dns::{JsonArray, all_records, records_for};
 use crate::open_store;
 use crate::probe::{NetArgs, parse_duration};

@@ -12,7 +12,7 @@ use autodisco_proto::{Domain, DomainRecords, HosterNames, ServiceProfile};
 use autodisco_server::config::Config;
 use clap::{Subcommand, ValueEnum};
 
-use crate::admin::domain_arg;
+use crate::args::domain_arg;
 use crate::open_store;
 
 #[derive(Subcommand)]

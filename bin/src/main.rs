@@ -1,6 +1,7 @@
 //! The `autodisco` command: wires configuration, directory and server together.
 
 mod admin;
+mod args;
 mod check;
 mod dns;
 mod probe;

@@ -333,6 +333,8 @@ impl MobileSyncResponse {
 /// new one does not compile here until this dialect decides whether it has a place for it.
 fn activesync_url(profile: &ServiceProfile) -> &Option<String> {
     let ServiceProfile {
+        // Where the domain's mail is delivered: a DNS record (`records`), nothing a client sets up.
+        mx: _,
         activesync_url,
         display_name: _,
         imap: _,

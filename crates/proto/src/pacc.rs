@@ -130,6 +130,8 @@ impl PaccDocument {
         // Every field is named: a new profile field does not compile here until this dialect
         // decides whether it has a place for it.
         let ServiceProfile {
+            // Where the domain's mail is delivered: a DNS record (`records`), nothing a client sets up.
+            mx: _,
             display_name,
             imap,
             pop3,

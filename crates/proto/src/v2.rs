@@ -295,6 +295,8 @@ pub fn answer(
             // Every field is named: a new profile field does not compile here until this dialect
             // decides whether it has a place for it.
             let ServiceProfile {
+                // Where the domain's mail is delivered: a DNS record (`records`), nothing a client sets up.
+                mx: _,
                 ews,
                 activesync_url,
                 // Outlook takes everything else from the POX answer it is sent to.
