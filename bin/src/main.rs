@@ -2,6 +2,7 @@
 
 mod admin;
 mod probe;
+mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,11 @@ enum Command {
     /// Manage per-user overrides (display name, login name, redirects for moved mailboxes).
     #[command(subcommand)]
     User(admin::UserCommand),
+    /// Manage the admin API's bearer tokens.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// Show the log of directory changes (who, what, when), newest first.
+    Audit(tokens::AuditArgs),
     /// Discover an address's settings as Outlook does and explain every step (needs no config
     /// file and no database). Exit codes: 0 settings found, 1 not found, 2 usage or
     /// configuration error.
@@ -91,6 +97,8 @@ fn main() -> ExitCode {
             Command::Domain(command) => admin::domain(&config, command).await,
             Command::Profile(command) => admin::profile(&config, command).await,
             Command::User(command) => admin::user(&config, command).await,
+            Command::Token(command) => tokens::token(&config, command).await,
+            Command::Audit(args) => tokens::audit(&config, args).await,
             Command::Probe(_) => unreachable!("dispatched before the config is loaded"),
         }
     });

@@ -122,40 +122,69 @@ pub async fn seeded_server(backend: Backend) -> TestServer {
     let domain = |name: &str| Domain::parse(name).unwrap();
     let store = &server.store;
     store
-        .add_domain(&domain("customer.example"), "default")
+        .add_domain(
+            &autodisco_directory::Actor::Cli,
+            &domain("customer.example"),
+            "default",
+        )
         .await
         .unwrap();
     store
-        .add_alias(&domain("alias.example"), &domain("customer.example"))
+        .add_alias(
+            &autodisco_directory::Actor::Cli,
+            &domain("alias.example"),
+            &domain("customer.example"),
+        )
         .await
         .unwrap();
     store
-        .add_domain(&domain("business.example"), "business")
+        .add_domain(
+            &autodisco_directory::Actor::Cli,
+            &domain("business.example"),
+            "business",
+        )
         .await
         .unwrap();
     store
-        .add_domain(&domain("suspended.example"), "default")
+        .add_domain(
+            &autodisco_directory::Actor::Cli,
+            &domain("suspended.example"),
+            "default",
+        )
         .await
         .unwrap();
     store
-        .set_status(&domain("suspended.example"), DomainStatus::Suspended)
+        .set_status(
+            &autodisco_directory::Actor::Cli,
+            &domain("suspended.example"),
+            DomainStatus::Suspended,
+        )
         .await
         .unwrap();
     let mut jane = UserOverride::new(EmailAddress::parse("jane@customer.example").unwrap());
     jane.display_name = Some("Jane <Doe> & Co".into());
     jane.login_name = Some("jdoe".into());
-    store.put_user(&jane).await.unwrap();
+    store
+        .put_user(&autodisco_directory::Actor::Cli, &jane)
+        .await
+        .unwrap();
     let mut moved = UserOverride::new(EmailAddress::parse("moved@customer.example").unwrap());
     moved.redirect = Some(Redirect::Address(
         EmailAddress::parse("moved@business.example").unwrap(),
     ));
-    store.put_user(&moved).await.unwrap();
+    store
+        .put_user(&autodisco_directory::Actor::Cli, &moved)
+        .await
+        .unwrap();
     let mut elsewhere =
         UserOverride::new(EmailAddress::parse("elsewhere@customer.example").unwrap());
     elsewhere.redirect = Some(Redirect::Url(
         "https://autodiscover.other.example/autodiscover/autodiscover.xml".into(),
     ));
-    store.put_user(&elsewhere).await.unwrap();
+    store
+        .put_user(&autodisco_directory::Actor::Cli, &elsewhere)
+        .await
+        .unwrap();
     server.refresh().await;
     server
 }

@@ -218,19 +218,24 @@ fn text_problem(field: &'static str, value: &str, max: usize) -> Option<Override
 
 /// Profile names are typed on command lines and shown in listings: keep them plain.
 pub fn check_profile_name(name: &str) -> Result<(), DirectoryError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if is_plain_name(name) {
         Ok(())
     } else {
         Err(DirectoryError::InvalidProfileName {
             name: name.to_owned(),
         })
     }
+}
+
+/// 1 to 64 ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit: safe on a
+/// command line, in a URL path and in a listing.
+pub(crate) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]

@@ -3,11 +3,14 @@
 use std::collections::{HashMap, HashSet};
 
 use autodisco_proto::Domain;
+use serde_json::{Value, json};
 use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::Store;
+use super::audit::Change;
 use super::profiles::profile_exists;
+use crate::admin::Actor;
 use crate::error::{DirectoryError, ObjectKind};
 use crate::model::{DomainInfo, DomainKind, DomainRemoval, DomainStatus, RemovedDomain};
 
@@ -24,8 +27,13 @@ pub(super) struct DomainRow {
 
 impl Store {
     /// Adds `domain` as an active primary domain using the existing profile `profile`.
-    pub async fn add_domain(&self, domain: &Domain, profile: &str) -> Result<(), DirectoryError> {
-        self.add_domains(std::slice::from_ref(domain), profile)
+    pub async fn add_domain(
+        &self,
+        by: &Actor,
+        domain: &Domain,
+        profile: &str,
+    ) -> Result<(), DirectoryError> {
+        self.add_domains(by, std::slice::from_ref(domain), profile)
             .await
             .map(drop)
     }
@@ -35,6 +43,7 @@ impl Store {
     /// already (as a primary or an alias) or is listed twice.
     pub async fn add_domains(
         &self,
+        by: &Actor,
         domains: &[Domain],
         profile: &str,
     ) -> Result<u64, DirectoryError> {
@@ -43,7 +52,7 @@ impl Store {
             return Err(already_exists(twice));
         }
         drop(seen);
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write(by).await?;
         if !profile_exists(&mut tx, profile).await? {
             return Err(DirectoryError::NotFound {
                 kind: ObjectKind::Profile,
@@ -77,6 +86,15 @@ impl Store {
                 insert = insert.bind(domain.as_str());
             }
             insert.execute(&mut *tx).await?;
+            let changes: Vec<Change> = chunk
+                .iter()
+                .map(|domain| {
+                    let after =
+                        domain_json(domain.as_str(), DomainStatus::Active, Some(profile), None);
+                    ("domain.add", domain.to_string(), None, Some(after))
+                })
+                .collect();
+            tx.audit_many(changes).await?;
         }
         tx.commit().await?;
         Ok(domains.len() as u64)
@@ -86,8 +104,13 @@ impl Store {
     ///
     /// Refused if `primary` does not exist, if it is itself an alias
     /// ([`DirectoryError::AliasOfAlias`]), or if `alias` exists already.
-    pub async fn add_alias(&self, alias: &Domain, primary: &Domain) -> Result<(), DirectoryError> {
-        let mut tx = self.begin_write().await?;
+    pub async fn add_alias(
+        &self,
+        by: &Actor,
+        alias: &Domain,
+        primary: &Domain,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write(by).await?;
         let target = domain_row(&mut tx, primary)
             .await?
             .ok_or_else(|| not_found(primary))?;
@@ -106,6 +129,14 @@ impl Store {
             .bind(primary.as_str())
             .execute(&mut *tx)
             .await?;
+        let after = domain_json(
+            alias.as_str(),
+            DomainStatus::Active,
+            None,
+            Some(primary.as_str()),
+        );
+        tx.audit("domain.add", alias.as_str(), None, Some(after))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -115,10 +146,11 @@ impl Store {
     /// [`DomainRemoval::Cascade`], which removes them too, in the same transaction.
     pub async fn remove_domain(
         &self,
+        by: &Actor,
         domain: &Domain,
         removal: DomainRemoval,
     ) -> Result<RemovedDomain, DirectoryError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write(by).await?;
         let row = domain_row(&mut tx, domain)
             .await?
             .ok_or_else(|| not_found(domain))?;
@@ -148,13 +180,31 @@ impl Store {
             .bind(domain.as_str())
             .execute(&mut *tx)
             .await?;
+        let mut before = row.to_json(domain.as_str());
+        if row.alias_of.is_none() {
+            before["aliases"] = json!(
+                removed
+                    .aliases
+                    .iter()
+                    .map(Domain::as_str)
+                    .collect::<Vec<_>>()
+            );
+            before["users"] = json!(removed.users);
+        }
+        tx.audit("domain.remove", domain.as_str(), Some(before), None)
+            .await?;
         tx.commit().await?;
         Ok(removed)
     }
 
     /// Moves the primary domain `domain` to the existing profile `profile`.
-    pub async fn set_profile(&self, domain: &Domain, profile: &str) -> Result<(), DirectoryError> {
-        let mut tx = self.begin_write().await?;
+    pub async fn set_profile(
+        &self,
+        by: &Actor,
+        domain: &Domain,
+        profile: &str,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write(by).await?;
         let row = domain_row(&mut tx, domain)
             .await?
             .ok_or_else(|| not_found(domain))?;
@@ -175,6 +225,15 @@ impl Store {
             .bind(domain.as_str())
             .execute(&mut *tx)
             .await?;
+        let before = row.to_json(domain.as_str());
+        let after = domain_json(domain.as_str(), row.status, Some(profile), None);
+        tx.audit(
+            "domain.set_profile",
+            domain.as_str(),
+            Some(before),
+            Some(after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -183,19 +242,27 @@ impl Store {
     /// alias can be suspended on its own.
     pub async fn set_status(
         &self,
+        by: &Actor,
         domain: &Domain,
         status: DomainStatus,
     ) -> Result<(), DirectoryError> {
-        let mut tx = self.begin_write().await?;
-        let updated = sqlx::query("UPDATE domains SET status = $1 WHERE name = $2")
+        let mut tx = self.begin_write(by).await?;
+        let row = domain_row(&mut tx, domain)
+            .await?
+            .ok_or_else(|| not_found(domain))?;
+        sqlx::query("UPDATE domains SET status = $1 WHERE name = $2")
             .bind(status.as_str())
             .bind(domain.as_str())
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if updated == 0 {
-            return Err(not_found(domain));
-        }
+            .await?;
+        let before = row.to_json(domain.as_str());
+        let after = DomainRow { status, ..row }.to_json(domain.as_str());
+        let action = match status {
+            DomainStatus::Active => "domain.resume",
+            DomainStatus::Suspended => "domain.suspend",
+        };
+        tx.audit(action, domain.as_str(), Some(before), Some(after))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -286,6 +353,34 @@ impl Store {
         domains.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(domains)
     }
+}
+
+impl DomainRow {
+    /// The row as the audit log records it.
+    pub(super) fn to_json(&self, name: &str) -> Value {
+        domain_json(
+            name,
+            self.status,
+            self.profile.as_deref(),
+            self.alias_of.as_deref(),
+        )
+    }
+}
+
+/// A domain as the audit log records it: a primary names its profile, an alias its primary.
+pub(super) fn domain_json(
+    name: &str,
+    status: DomainStatus,
+    profile: Option<&str>,
+    alias_of: Option<&str>,
+) -> Value {
+    let mut value = json!({ "name": name, "status": status.as_str() });
+    match (profile, alias_of) {
+        (_, Some(primary)) => value["alias_of"] = json!(primary),
+        (Some(profile), None) => value["profile"] = json!(profile),
+        (None, None) => {}
+    }
+    value
 }
 
 pub(super) async fn domain_row(

@@ -8,10 +8,12 @@
 
 mod support;
 
+mod admin;
 mod connect;
 mod domains;
 mod live;
 mod profiles;
 mod resolve;
 mod scale;
+mod transfer;
 mod users;
