@@ -3,6 +3,7 @@
 mod admin;
 mod probe;
 mod tokens;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,13 @@ enum Command {
     /// Manage per-user overrides (display name, login name, redirects for moved mailboxes).
     #[command(subcommand)]
     User(admin::UserCommand),
+    /// Import domains (CSV) or profiles, domains and user overrides (JSON), all or nothing.
+    ///
+    /// Existing objects are updated, nothing is removed. Every row is checked first; each bad
+    /// one is named by its line (CSV) or place (JSON), and then nothing is written.
+    Import(transfer::ImportArgs),
+    /// Export the domains (CSV) or the whole directory without passwords (JSON).
+    Export(transfer::ExportArgs),
     /// Manage the admin API's bearer tokens.
     #[command(subcommand)]
     Token(tokens::TokenCommand),
@@ -97,6 +105,8 @@ fn main() -> ExitCode {
             Command::Domain(command) => admin::domain(&config, command).await,
             Command::Profile(command) => admin::profile(&config, command).await,
             Command::User(command) => admin::user(&config, command).await,
+            Command::Import(args) => transfer::import(&config, args).await,
+            Command::Export(args) => transfer::export(&config, args).await,
             Command::Token(command) => tokens::token(&config, command).await,
             Command::Audit(args) => tokens::audit(&config, args).await,
             Command::Probe(_) => unreachable!("dispatched before the config is loaded"),

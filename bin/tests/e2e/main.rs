@@ -22,6 +22,8 @@
 //! - `shutdown`: stopping the server finishes requests in flight.
 //! - `signals`: the real binary under SIGHUP (config reload) and SIGTERM (graceful exit).
 //! - `tls`: the hoster's certificate and per-domain certificates chosen by SNI.
+//! - `transfer`: `import` and `export`: 100,000 domains from CSV (timed), identical round trips,
+//!   bad rows named by line.
 
 /// Runs each named `async fn scenario(backend: Backend)` once on SQLite and once on PostgreSQL,
 /// as `scenario::sqlite` and `scenario::postgres`.
@@ -58,6 +60,7 @@ mod shutdown;
 mod signals;
 mod soap;
 mod tls;
+mod transfer;
 mod v2;
 
 use autodisco_test_support::{Backend, TestServer};
