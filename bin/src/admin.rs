@@ -405,7 +405,7 @@ pub(crate) async fn user(config: &Config, command: UserCommand) -> anyhow::Resul
                 return Ok(());
             }
             let password = read_new_password(&address)?;
-            let hash = autodisco_server::auth::hash_password(&password)
+            let hash = autodisco_server::hash_password(&password)
                 .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
             let (stored, upsert) = store
                 .set_password_hash(&Actor::Cli, &address, &hash)

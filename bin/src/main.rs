@@ -184,7 +184,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(config = %config.origin(), hoster = %config.hoster, "starting");
     let store = open_store(&config).await?;
     bootstrap::prepare_directory(&config, &store).await?;
-    let directory = LiveDirectory::load(store.clone())
+    let directory = LiveDirectory::load(store)
         .await
         .context("cannot load the directory")?;
     let refresher = directory.spawn_refresher(config.directory_poll);
@@ -193,7 +193,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         directory = ?directory.snapshot().counts(),
         "ready; add a customer domain with: autodisco domain add customer.example"
     );
-    wait_for_signals(&server, config, &store).await;
+    wait_for_signals(&server).await;
     tracing::info!("shutting down: finishing requests in flight");
     server.shutdown().await;
     refresher.abort();
@@ -202,7 +202,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 #[cfg(unix)]
-async fn wait_for_signals(server: &RunningServer, mut config: Config, store: &Store) {
+async fn wait_for_signals(server: &RunningServer) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
@@ -218,39 +218,14 @@ async fn wait_for_signals(server: &RunningServer, mut config: Config, store: &St
             _ = tokio::signal::ctrl_c() => return,
             _ = hangup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration and certificates");
-                if let Some(path) = config.source.clone() {
-                    match Config::load(&path) {
-                        Ok(new) if new.database != config.database => {
-                            tracing::error!("the new configuration names another database; that needs a restart, so the old configuration stays");
-                        }
-                        Ok(new) => match bootstrap::prepare_directory(&new, store).await {
-                            Ok(()) => {
-                                let restart_needed = new.http_listen != config.http_listen
-                                    || new.https_listen != config.https_listen
-                                    || new.tls != config.tls
-                                    || new.certs_dir != config.certs_dir
-                                    || new.limits != config.limits
-                                    || new.directory_poll != config.directory_poll;
-                                if restart_needed {
-                                    tracing::warn!("listen addresses, certificate paths, limits or the poll interval changed: those take effect at the next restart");
-                                }
-                                server.apply_site(&new);
-                                config = new;
-                                tracing::info!(config = %path.display(), "configuration reloaded");
-                            }
-                            Err(e) => tracing::error!(error = %e, "reloaded configuration could not be applied to the directory; keeping the old one"),
-                        },
-                        Err(e) => tracing::error!(error = %e, "configuration refused; keeping the old one"),
-                    }
-                }
-                server.reload_certificates().await;
+                server.reload().await;
             }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signals(_server: &RunningServer, _config: Config, _store: &Store) {
+async fn wait_for_signals(_server: &RunningServer) {
     let _ = tokio::signal::ctrl_c().await;
 }
 

@@ -145,7 +145,7 @@ async fn exchangelib_discovers_through_the_redirect_site_and_srv() {
         server.directory.refresh().await.unwrap();
         let password = "exchangelib's pass";
         for address in ["jane@customer.example", "jane@srv.example"] {
-            let hash = autodisco_server::auth::hash_password(password).unwrap();
+            let hash = autodisco_server::hash_password(password).unwrap();
             server
                 .store
                 .set_password_hash(

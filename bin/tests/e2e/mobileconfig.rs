@@ -201,8 +201,7 @@ async fn a_separate_signing_certificate_signs() {
 async fn a_self_signed_certificate_serves_unsigned_profiles() {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("self.pem");
-    autodisco_server::tls::create_self_signed(&path, &["profiles.hoster.example".to_owned()])
-        .unwrap();
+    autodisco_server::create_self_signed(&path, &["profiles.hoster.example".to_owned()]).unwrap();
     let extra = format!(
         "{PROFILES}\n[signing]\ncert = \"{0}\"\nkey = \"{0}\"\n",
         path.display()

@@ -41,6 +41,11 @@ pub const WELL_KNOWN_PATH: &str = "/.well-known/autoconfig/mail/config-v1.1.xml"
 /// The query parameter that names the mailbox (draft-ietf-mailmaint-autoconfig section 4.1).
 pub const ADDRESS_PARAMETER: &str = "emailaddress";
 
+/// Whether `path` is one of the two autoconfig paths, in any case.
+pub fn is_path(path: &str) -> bool {
+    path.eq_ignore_ascii_case(PATH) || path.eq_ignore_ascii_case(WELL_KNOWN_PATH)
+}
+
 /// The `version` attribute of the root element autodisco writes.
 const VERSION: &str = "1.1";
 
@@ -257,6 +262,19 @@ impl ClientConfig {
         username: impl Fn(&MailServer) -> String,
         url: impl Fn(&str) -> String,
     ) -> Result<Self, AutoconfigError> {
+        // Every field is named: a new profile field does not compile here until this dialect
+        // decides whether it has a place for it.
+        let ServiceProfile {
+            display_name,
+            imap,
+            pop3,
+            smtp,
+            documentation_url,
+            // Exchange endpoints have no element in autoconfig 1.1.
+            ews: _,
+            activesync_url: _,
+            mapi_http: _,
+        } = profile;
         let server = |kind: ServerKind, server: &MailServer| ServerConfig {
             kind,
             hostname: server.host.clone(),
@@ -265,20 +283,15 @@ impl ClientConfig {
             username: username(server),
             authentication: AuthMethod::for_authentication(server.authentication),
         };
-        let incoming: Vec<_> = profile
-            .imap
+        let incoming: Vec<_> = imap
             .iter()
             .map(|s| server(ServerKind::Imap, s))
-            .chain(profile.pop3.iter().map(|s| server(ServerKind::Pop3, s)))
+            .chain(pop3.iter().map(|s| server(ServerKind::Pop3, s)))
             .collect();
         if incoming.is_empty() {
             return Err(AutoconfigError::NoIncomingServer);
         }
-        let outgoing: Vec<_> = profile
-            .smtp
-            .iter()
-            .map(|s| server(ServerKind::Smtp, s))
-            .collect();
+        let outgoing: Vec<_> = smtp.iter().map(|s| server(ServerKind::Smtp, s)).collect();
         if outgoing.is_empty() {
             return Err(AutoconfigError::NoOutgoingServer);
         }
@@ -286,11 +299,8 @@ impl ClientConfig {
         if primary != requested {
             domains.push(primary.to_string());
         }
-        let display_name = profile
-            .display_name
-            .clone()
-            .unwrap_or_else(|| primary.to_string());
-        let documentation = profile.documentation_url.as_deref().map(|u| Documentation {
+        let display_name = display_name.clone().unwrap_or_else(|| primary.to_string());
+        let documentation = documentation_url.as_deref().map(|u| Documentation {
             url: url(u),
             description: Some(format!("{display_name}: mail settings")),
         });
@@ -492,6 +502,14 @@ mod tests {
     use crate::address::EmailAddress;
     use crate::pox::{Encryption, OutlookResponse, ProtocolKind, RenderOptions};
     use crate::{Answer, ServiceProfile};
+
+    #[test]
+    fn autoconfig_paths_match_in_any_case() {
+        assert!(is_path("/mail/config-v1.1.xml"));
+        assert!(is_path("/MAIL/Config-v1.1.xml"));
+        assert!(is_path("/.well-known/autoconfig/mail/config-v1.1.xml"));
+        assert!(!is_path("/mail/config-v1.0.xml"));
+    }
 
     fn profile() -> ServiceProfile {
         let mut profile = ServiceProfile::default_for_hoster("hoster.example");

@@ -34,7 +34,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::answer::AccountSettings;
-use crate::profile::{Authentication, MailServer, Security};
+use crate::profile::{Authentication, MailServer, Security, ServiceProfile};
 use crate::xml;
 
 /// The path of the profile download and of its HTML form.
@@ -134,18 +134,29 @@ impl MobileConfig {
         settings: &AccountSettings,
         options: &ProfileOptions,
     ) -> Result<Self, MobileConfigError> {
-        let profile = &settings.profile;
+        // Every field is named: a new profile field does not compile here until this dialect
+        // decides whether it has a place for it.
+        let ServiceProfile {
+            imap,
+            pop3,
+            smtp,
+            activesync_url,
+            display_name,
+            // Apple's mail and Exchange payloads have no keys for these.
+            ews: _,
+            mapi_http: _,
+            documentation_url: _,
+        } = &*settings.profile;
         let address = settings.address.to_string();
         let key = settings.address.lookup_key();
         let uuid = |kind: &str| Uuid::new_v5(&UUID_NAMESPACE, format!("{kind}:{key}").as_bytes());
         let profile_uuid = uuid("profile");
         let identifier = format!("{}.autodisco.{}", options.identifier_prefix, profile_uuid);
-        let incoming = profile
-            .imap
+        let incoming = imap
             .first()
             .map(|s| ("EmailTypeIMAP", s))
-            .or_else(|| profile.pop3.first().map(|s| ("EmailTypePOP", s)));
-        let mail = match (incoming, profile.smtp.first()) {
+            .or_else(|| pop3.first().map(|s| ("EmailTypePOP", s)));
+        let mail = match (incoming, smtp.first()) {
             (Some((account_type, incoming)), Some(outgoing)) => Some(MailPayload {
                 identifier: format!("{identifier}.mail"),
                 uuid: uuid("mail"),
@@ -156,7 +167,7 @@ impl MobileConfig {
             }),
             _ => None,
         };
-        let exchange = profile.activesync_url.as_deref().and_then(|url| {
+        let exchange = activesync_url.as_deref().and_then(|url| {
             Some(ExchangePayload {
                 identifier: format!("{identifier}.eas"),
                 uuid: uuid("eas"),
@@ -171,8 +182,7 @@ impl MobileConfig {
         if mail.is_none() && exchange.is_none() {
             return Err(MobileConfigError::NothingToOffer);
         }
-        let organization = profile
-            .display_name
+        let organization = display_name
             .clone()
             .unwrap_or_else(|| options.organization.clone());
         Ok(Self {

@@ -21,6 +21,7 @@ use crate::answer::Answer;
 use crate::autodiscover_error::{AutodiscoverError, ErrorCode, ErrorStamp};
 use crate::decode_error::{self, DecodeError};
 use crate::pox::{self, RESPONSE_ROOT_NAMESPACE};
+use crate::profile::ServiceProfile;
 use crate::xml::{self, Element, XmlWriter};
 use crate::xml_request::{Dialect, RequestError, RequestReader};
 
@@ -175,7 +176,7 @@ impl MobileSyncResponse {
     pub fn from_answer(answer: &Answer, stamp: &ErrorStamp) -> Self {
         let error = |code| Self::Error(AutodiscoverError::new(code, stamp));
         match answer {
-            Answer::Settings(settings) => match &settings.profile.activesync_url {
+            Answer::Settings(settings) => match activesync_url(&settings.profile) {
                 Some(url) => {
                     let url = settings.url(url);
                     Self::Action {
@@ -326,6 +327,22 @@ impl MobileSyncResponse {
             action,
         })
     }
+}
+
+/// The one profile field mobilesync renders ([MS-ASCMD] 2.2.3.166.1). Every field is named: a
+/// new one does not compile here until this dialect decides whether it has a place for it.
+fn activesync_url(profile: &ServiceProfile) -> &Option<String> {
+    let ServiceProfile {
+        activesync_url,
+        display_name: _,
+        imap: _,
+        pop3: _,
+        smtp: _,
+        ews: _,
+        mapi_http: _,
+        documentation_url: _,
+    } = profile;
+    activesync_url
 }
 
 #[cfg(test)]

@@ -127,6 +127,19 @@ impl PaccDocument {
     /// The document for a hosted domain (its primary domain and profile). Alias domains get the
     /// same document as their primary: it names no domain.
     pub fn for_domain(profile: &ServiceProfile, primary: &Domain) -> Result<Self, PaccError> {
+        // Every field is named: a new profile field does not compile here until this dialect
+        // decides whether it has a place for it.
+        let ServiceProfile {
+            display_name,
+            imap,
+            pop3,
+            smtp,
+            documentation_url,
+            // Exchange endpoints have no entry in draft-ietf-mailmaint-pacc-03.
+            ews: _,
+            activesync_url: _,
+            mapi_http: _,
+        } = profile;
         let pick = |servers: &[MailServer], port| {
             servers
                 .iter()
@@ -135,9 +148,9 @@ impl PaccDocument {
                 })
                 .map(|s| (s.host.clone(), s.authentication))
         };
-        let imap = pick(&profile.imap, IMAP_PORT);
-        let pop3 = pick(&profile.pop3, POP3_PORT);
-        let submit = pick(&profile.smtp, SUBMISSION_PORT);
+        let imap = pick(imap, IMAP_PORT);
+        let pop3 = pick(pop3, POP3_PORT);
+        let submit = pick(smtp, SUBMISSION_PORT);
         if imap.is_none() && pop3.is_none() {
             return Err(PaccError::NoIncomingServer);
         }
@@ -154,8 +167,7 @@ impl PaccDocument {
             )
         });
         let entry = |s: Option<(String, Authentication)>| s.map(|(host, _)| HostEntry { host });
-        let documentation = profile
-            .documentation_url
+        let documentation = documentation_url
             .as_deref()
             .filter(|url| !url.contains("%EMAILADDRESS%") && !url.contains("%EMAILLOCALPART%"))
             .map(|url| url.replace("%EMAILDOMAIN%", primary.as_str()));
@@ -168,10 +180,7 @@ impl PaccDocument {
             authentication: PaccAuthentication { password },
             info: Info {
                 provider: Provider {
-                    name: profile
-                        .display_name
-                        .clone()
-                        .unwrap_or_else(|| primary.to_string()),
+                    name: display_name.clone().unwrap_or_else(|| primary.to_string()),
                 },
                 help: documentation.map(|documentation| Help {
                     documentation: Some(documentation),

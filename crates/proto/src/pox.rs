@@ -27,9 +27,14 @@ use crate::address::EmailAddress;
 use crate::answer::{AccountSettings, Answer};
 use crate::autodiscover_error::{AutodiscoverError, ErrorCode, ErrorStamp};
 use crate::decode_error::{self, DecodeError};
-use crate::profile::{Authentication, MailServer, Security};
+use crate::profile::{Authentication, MailServer, Security, ServiceProfile};
 use crate::xml::{self, Element, XmlWriter};
 use crate::xml_request::{Dialect, RequestError, RequestReader};
+
+/// The endpoint every AutoDiscover client tries on each candidate host ([MS-OXDISCO] 3.1.5),
+/// shared with the ActiveSync mobilesync schema ([MS-ASCMD] 2.2.1.1). Servers match it in any
+/// case, as Exchange (IIS) does.
+pub const PATH: &str = "/autodiscover/autodiscover.xml";
 
 /// Namespace of Outlook requests ([MS-OXDSCLI] 2.2.3).
 pub const REQUEST_NAMESPACE: &str =
@@ -677,7 +682,20 @@ fn read_user(user: &Element, ns: &str) -> Result<OutlookUser, DecodeError> {
 }
 
 fn settings_for(settings: &AccountSettings, options: &RenderOptions) -> OutlookSettings {
-    let profile = &settings.profile;
+    // Every field is named: a new profile field does not compile here until this dialect
+    // decides whether it has a place for it.
+    let ServiceProfile {
+        imap,
+        pop3,
+        smtp,
+        ews,
+        mapi_http,
+        // The mobilesync schema's, answered on the same URL ([MS-ASCMD] 2.2.1.1).
+        activesync_url: _,
+        // POX has no element for the provider's name or a help page ([MS-OXDSCLI] 2.2.4).
+        display_name: _,
+        documentation_url: _,
+    } = &*settings.profile;
     let user = OutlookUser {
         display_name: settings.display_name.clone(),
         legacy_dn: Some(settings.legacy_dn()),
@@ -685,7 +703,7 @@ fn settings_for(settings: &AccountSettings, options: &RenderOptions) -> OutlookS
         deployment_id: Some(settings.deployment_id.hyphenated().to_string()),
     };
     let mut protocols = Vec::new();
-    if let (true, Some(mapi)) = (options.mapi_http, &profile.mapi_http) {
+    if let (true, Some(mapi)) = (options.mapi_http, mapi_http) {
         protocols.push(ProtocolSettings {
             version: Some("1".to_owned()),
             mail_store: Some(MapiHttpUrls {
@@ -699,7 +717,7 @@ fn settings_for(settings: &AccountSettings, options: &RenderOptions) -> OutlookS
             ..ProtocolSettings::new(ProtocolKind::MapiHttp)
         });
     }
-    if let Some(ews) = &profile.ews {
+    if let Some(ews) = ews {
         let url = |template: &str| Some(settings.url(template));
         let optional_url = |template: &Option<String>| template.as_deref().map(|t| settings.url(t));
         let exchange = |kind| ProtocolSettings {
@@ -734,9 +752,9 @@ fn settings_for(settings: &AccountSettings, options: &RenderOptions) -> OutlookS
         }
     }
     for (kind, servers) in [
-        (ProtocolKind::Imap, &profile.imap),
-        (ProtocolKind::Pop3, &profile.pop3),
-        (ProtocolKind::Smtp, &profile.smtp),
+        (ProtocolKind::Imap, imap),
+        (ProtocolKind::Pop3, pop3),
+        (ProtocolKind::Smtp, smtp),
     ] {
         for server in servers {
             protocols.push(ProtocolSettings::mail_server(

@@ -33,6 +33,25 @@ pub use response::{
     SoapResponse, SoapResponseBody, UserResponse, UserSetting, WebClientUrl,
 };
 
+/// The endpoint ([MS-OXWSADISC] 3.1.1).
+pub const PATH: &str = "/autodiscover/autodiscover.svc";
+
+/// Whether `path` is the SOAP endpoint: the plain path, or the WS-Security binding the EWS
+/// Managed API uses (`.../autodiscover.svc/wssecurity`), in any case.
+pub fn is_path(path: &str) -> bool {
+    let Some(prefix) = path.get(..PATH.len()) else {
+        return false;
+    };
+    if !prefix.eq_ignore_ascii_case(PATH) {
+        return false;
+    }
+    let rest = &path[PATH.len()..];
+    rest.is_empty()
+        || rest == "/"
+        || rest.eq_ignore_ascii_case("/wssecurity")
+        || rest.eq_ignore_ascii_case("/wssecurity/")
+}
+
 /// Namespace of every Autodiscover message, request and response ([MS-OXWSADISC] 2.2.1).
 pub const NAMESPACE: &str = "http://schemas.microsoft.com/exchange/2010/Autodiscover";
 
@@ -639,6 +658,25 @@ mod tests {
         ews.rpc_http_server = Some("outlook-anywhere.mail-hosting-company.example".into());
         ews.auth_package = Some("negotiate".into());
         profile
+    }
+
+    #[test]
+    fn soap_paths() {
+        for path in [
+            "/autodiscover/autodiscover.svc",
+            "/AutoDiscover/AutoDiscover.SVC",
+            "/autodiscover/autodiscover.svc/WSSecurity",
+            "/autodiscover/autodiscover.svc/",
+        ] {
+            assert!(is_path(path), "{path}");
+        }
+        for path in [
+            "/autodiscover/autodiscover.svcx",
+            "/autodiscover/autodiscover.svc/other",
+            "/autodiscover/autodiscover.sv",
+        ] {
+            assert!(!is_path(path), "{path}");
+        }
     }
 
     fn envelope_for(mailboxes: &[String], settings: &[String]) -> String {

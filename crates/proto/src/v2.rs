@@ -18,9 +18,17 @@ use thiserror::Error;
 
 use crate::address::EmailAddress;
 use crate::answer::Answer;
+use crate::profile::ServiceProfile;
 
 /// The path of the endpoint (matched case-insensitively by the server).
 pub const PATH: &str = "/autodiscover/autodiscover.json";
+
+/// Whether `path` is the endpoint or below it (`.../v1.0/ADDRESS`), in any case.
+pub fn is_path(path: &str) -> bool {
+    path.get(..PATH.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(PATH))
+        && matches!(path.as_bytes().get(PATH.len()), None | Some(b'/'))
+}
 
 /// The protocols autodisco answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -284,10 +292,23 @@ pub fn answer(
     };
     let settings_url = |answer: &Answer| match answer {
         Answer::Settings(settings) => {
+            // Every field is named: a new profile field does not compile here until this dialect
+            // decides whether it has a place for it.
+            let ServiceProfile {
+                ews,
+                activesync_url,
+                // Outlook takes everything else from the POX answer it is sent to.
+                display_name: _,
+                imap: _,
+                pop3: _,
+                smtp: _,
+                mapi_http: _,
+                documentation_url: _,
+            } = &*settings.profile;
             let template = match protocol {
                 Protocol::AutodiscoverV1 => return Some(pox_url.to_owned()),
-                Protocol::Ews => settings.profile.ews.as_ref().map(|e| &e.url),
-                Protocol::ActiveSync => settings.profile.activesync_url.as_ref(),
+                Protocol::Ews => ews.as_ref().map(|e| &e.url),
+                Protocol::ActiveSync => activesync_url.as_ref(),
             };
             template.map(|t| settings.url(t))
         }
@@ -316,6 +337,14 @@ mod tests {
     use crate::profile::ServiceProfile;
 
     const POX: &str = "https://autodiscover.hoster.example/autodiscover/autodiscover.xml";
+
+    #[test]
+    fn v2_paths() {
+        assert!(is_path("/autodiscover/autodiscover.json"));
+        assert!(is_path("/AutoDiscover/AutoDiscover.JSON/v1.0/a@b.example"));
+        assert!(!is_path("/autodiscover/autodiscover.jsonx"));
+        assert!(!is_path("/autodiscover/autodiscover.js"));
+    }
 
     fn settings(address: &str) -> Answer {
         Answer::Settings(AccountSettings::new(

@@ -34,8 +34,8 @@ use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Limits;
-use crate::listener::ConnectionInfo;
 use crate::request_log::RequestLog;
+use crate::request_parts::ConnectionInfo;
 
 /// Bytes of request bodies held at once across the whole service while they are being read and
 /// answered: 1,024 full-size bodies. Beyond it new body bytes are refused with `503`.

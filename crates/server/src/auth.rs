@@ -28,13 +28,13 @@
 //! - with authentication on, anonymous endpoints give no per-user data and an authenticated
 //!   user gets only their own mailbox ([`privacy`]).
 
-pub mod imap;
-pub mod limiter;
-pub mod privacy;
+pub(crate) mod imap;
+pub(crate) mod limiter;
+pub(crate) mod privacy;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,7 +54,6 @@ use thiserror::Error;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::{AuthConfig, AuthMode};
-use crate::listener::ConnectionInfo;
 use crate::request_log::RequestLog;
 
 /// The least time a refused attempt takes, so a cheap refusal (unknown user, rate limit, cache
@@ -62,7 +61,7 @@ use crate::request_log::RequestLog;
 pub const FAILURE_FLOOR: Duration = Duration::from_millis(300);
 
 /// How long a verdict is reused before the backend is asked again.
-pub const VERDICT_TTL: Duration = Duration::from_secs(60);
+pub(crate) const VERDICT_TTL: Duration = Duration::from_secs(60);
 
 /// The most verdicts cached at once.
 const MAX_CACHED: usize = 10_000;
@@ -81,10 +80,11 @@ const VERIFICATION_QUEUE_WAIT: Duration = Duration::from_secs(2);
 const RETRY_AFTER_SECS: &str = "10";
 
 /// A future returned by a backend.
-pub type BackendFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, BackendError>> + Send + 'a>>;
+pub(crate) type BackendFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<bool, BackendError>> + Send + 'a>>;
 
 /// Where passwords are checked.
-pub trait PasswordBackend: Send + Sync + 'static {
+pub(crate) trait PasswordBackend: Send + Sync + 'static {
     /// A short name for logs (`directory`, `imap`).
     fn name(&self) -> &'static str;
 
@@ -102,7 +102,7 @@ pub trait PasswordBackend: Send + Sync + 'static {
 /// Why a backend could not answer.
 #[derive(Debug, Error)]
 #[non_exhaustive]
-pub enum BackendError {
+pub(crate) enum BackendError {
     /// The directory database failed.
     #[error("directory: {0}")]
     Directory(#[from] DirectoryError),
@@ -146,7 +146,7 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
 }
 
 /// Whether `password` matches the PHC string `hash`; a malformed hash never matches.
-pub fn verify_password(hash: &str, password: &str) -> bool {
+pub(crate) fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| {
         Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
@@ -155,7 +155,7 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 }
 
 /// Passwords from the directory (`autodisco user passwd`).
-pub struct DirectoryBackend {
+pub(crate) struct DirectoryBackend {
     store: Store,
     /// Verified when the user has no password, so an unknown user costs what a known one does.
     dummy_hash: String,
@@ -164,7 +164,7 @@ pub struct DirectoryBackend {
 
 impl DirectoryBackend {
     /// A backend reading hashes from `store`.
-    pub fn new(store: Store) -> Result<Self, AuthSetupError> {
+    pub(crate) fn new(store: Store) -> Result<Self, AuthSetupError> {
         let mut random = [0u8; 16];
         OsRng.fill_bytes(&mut random);
         let dummy_hash = hash_password(&base64::engine::general_purpose::STANDARD.encode(random))
@@ -206,7 +206,7 @@ impl PasswordBackend for DirectoryBackend {
 
 /// What [`Authenticator::check`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Go on: authentication is off, or the credentials are right.
     Allowed,
     /// `401` with the challenge; the word is for the log only.
@@ -263,7 +263,7 @@ impl VerdictCache {
 }
 
 /// Checks the credentials of requests when `auth = "basic"`.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     mode: AuthMode,
     backend: Option<Arc<dyn PasswordBackend>>,
     challenge: HeaderValue,
@@ -283,7 +283,7 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// Authentication off: every request is allowed.
-    pub fn disabled() -> Self {
+    pub(crate) fn disabled() -> Self {
         Self {
             mode: AuthMode::None,
             backend: None,
@@ -295,7 +295,7 @@ impl Authenticator {
     }
 
     /// The authenticator a configuration asks for; `realm` names the service in the challenge.
-    pub fn from_config(
+    pub(crate) fn from_config(
         config: &AuthConfig,
         directory: &LiveDirectory,
         realm: &str,
@@ -312,7 +312,7 @@ impl Authenticator {
 
     /// Basic authentication with `backend`. `directory`, when given, supplies login names (the
     /// profile's IMAP username for the address) and maps alias-domain addresses to primaries.
-    pub fn with_backend(
+    pub(crate) fn with_backend(
         backend: Arc<dyn PasswordBackend>,
         directory: Option<LiveDirectory>,
         realm: &str,
@@ -332,12 +332,12 @@ impl Authenticator {
     }
 
     /// Whether requests need credentials.
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         self.mode == AuthMode::Basic
     }
 
     /// Decides about one request's `Authorization` header, from `peer`.
-    pub async fn check(&self, headers: &HeaderMap, peer: IpAddr) -> Verdict {
+    pub(crate) async fn check(&self, headers: &HeaderMap, peer: IpAddr) -> Verdict {
         let Some(backend) = self.backend.as_ref().filter(|_| self.is_enabled()) else {
             return Verdict::Allowed;
         };
@@ -464,17 +464,9 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
-/// The client's IP address (unspecified when the request did not come through a listener).
-pub fn peer_ip(request: &Request) -> IpAddr {
-    request
-        .extensions()
-        .get::<ConnectionInfo>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.peer.ip())
-}
-
 /// Checks a request's `headers` from `peer` when authentication is on: `None` to go on, or the
 /// answer to send instead (`401` with the challenge, or `503` when the backend cannot answer).
-pub async fn require(
+pub(crate) async fn require(
     authenticator: &Authenticator,
     headers: &HeaderMap,
     peer: IpAddr,
@@ -503,7 +495,7 @@ pub async fn require(
 /// Middleware for the plain-HTTP redirect site: a request carrying `Authorization: Basic` is
 /// refused with `403` before anything looks at it, so a client that sent a password in clear
 /// learns that it must not.
-pub async fn refuse_basic_over_http(request: Request, next: Next) -> Response {
+pub(crate) async fn refuse_basic_over_http(request: Request, next: Next) -> Response {
     let basic = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -521,6 +513,8 @@ pub async fn refuse_basic_over_http(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     /// A backend that knows one password and counts its calls.

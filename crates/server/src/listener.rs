@@ -6,7 +6,6 @@
 //! of one client; every connection has a maximum age and is closed when it sits idle; a shutdown
 //! signal stops accepting and lets requests in flight finish.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -23,13 +22,7 @@ use tower::ServiceExt;
 
 use crate::admission::ConnectionCount;
 use crate::config::Limits;
-
-/// What the handlers learn about the connection a request came on.
-#[derive(Debug, Clone)]
-pub struct ConnectionInfo {
-    /// The client's address.
-    pub peer: SocketAddr,
-}
+use crate::request_parts::ConnectionInfo;
 
 /// A connection is closed gracefully after this long, so no client holds a slot forever.
 const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);

@@ -9,11 +9,11 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::listener::ConnectionInfo;
+use crate::request_parts::ConnectionInfo;
 
 /// What a handler reports about the request it answered.
 #[derive(Debug, Clone)]
-pub struct RequestLog {
+pub(crate) struct RequestLog {
     /// Which protocol answered: `pox`, `mobilesync`, `redirect`, ...
     pub dialect: &'static str,
     /// The (canonical) mail domain the request was about, when known.
@@ -24,7 +24,11 @@ pub struct RequestLog {
 
 impl RequestLog {
     /// A log entry for `dialect` with `outcome`.
-    pub fn new(dialect: &'static str, outcome: &'static str, domain: Option<String>) -> Self {
+    pub(crate) fn new(
+        dialect: &'static str,
+        outcome: &'static str,
+        domain: Option<String>,
+    ) -> Self {
         Self {
             dialect,
             domain,
@@ -34,7 +38,7 @@ impl RequestLog {
 }
 
 /// The middleware: times the request and writes its line.
-pub async fn log_requests(request: Request, next: Next) -> Response {
+pub(crate) async fn log_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     // Paths are attacker-controlled: cap what reaches the log.

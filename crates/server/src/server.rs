@@ -1,7 +1,11 @@
 //! Starting and stopping the whole service: listeners, certificate reload, directory refresh.
+//!
+//! - `reload`: what SIGHUP may change while it runs.
+
+mod reload;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -12,12 +16,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::admission::{ClientLimits, SiteAdmission, admit};
+use crate::admission::{ClientLimits, SiteAdmission};
 use crate::config::{Config, TlsSource};
 use crate::signing::{ProfileSigner, SignerStatus, SigningError};
 use crate::state::{AppState, Site};
 use crate::tls::{CertStore, TlsError};
-use crate::{listener, redirect, service};
+use crate::{listener, routes};
 
 /// How often certificate files are checked for changes (SIGHUP reloads at once).
 const CERT_POLL: Duration = Duration::from_secs(5);
@@ -54,11 +58,13 @@ pub struct RunningServer {
     pub http_addrs: Vec<SocketAddr>,
     /// The bound HTTPS addresses, in config order.
     pub https_addrs: Vec<SocketAddr>,
-    /// The certificate store, for reloads on SIGHUP.
-    pub certs: Arc<CertStore>,
     /// The Apple profile signer, reloaded with the certificates.
     pub signer: Arc<ProfileSigner>,
+    certs: Arc<CertStore>,
     site: Arc<ArcSwap<Site>>,
+    /// The configuration in force: a reload compares the new file with it.
+    config: Mutex<Config>,
+    directory: LiveDirectory,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -97,7 +103,7 @@ impl RunningServer {
             config.service_host.as_str(),
         )?);
         let state = AppState {
-            directory,
+            directory: directory.clone(),
             site: site.clone(),
             limits: config.limits.clone(),
             signer: signer.clone(),
@@ -108,13 +114,8 @@ impl RunningServer {
         let clients = Arc::new(ClientLimits::new(&config.limits));
         let https_admission = SiteAdmission::new(clients.clone(), &config.limits, true);
         let http_admission = SiteAdmission::new(clients.clone(), &config.limits, false);
-        let https_app = service::router(state.clone(), https_admission);
-        let http_app = redirect::router(state)
-            .layer(axum::middleware::from_fn(
-                crate::auth::refuse_basic_over_http,
-            ))
-            .layer(axum::middleware::from_fn_with_state(http_admission, admit))
-            .layer(axum::middleware::from_fn(crate::request_log::log_requests));
+        let https_app = routes::service_router(state.clone(), https_admission);
+        let http_app = routes::redirect_router(state, http_admission);
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -185,6 +186,8 @@ impl RunningServer {
             certs,
             signer,
             site,
+            config: Mutex::new(config.clone()),
+            directory,
             shutdown,
             tasks,
         })
@@ -192,7 +195,7 @@ impl RunningServer {
 
     /// Applies the reloadable parts of a new configuration (public URL and host names).
     /// Listen addresses and certificate paths take effect at the next start.
-    pub fn apply_site(&self, config: &Config) {
+    fn apply_site(&self, config: &Config) {
         self.site.store(Arc::new(Site::from_config(config)));
     }
 

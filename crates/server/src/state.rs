@@ -12,7 +12,7 @@ use crate::signing::ProfileSigner;
 
 /// The parts of the configuration handlers read; swapped as a whole on reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Site {
+pub(crate) struct Site {
     /// Origin of the HTTPS service (`https://autodiscover.HOSTER`), the base of every redirect.
     pub public_url: String,
     /// The `Id` of error documents: identifies the answering service ([MS-ASCMD] 2.2.3.63),
@@ -24,7 +24,7 @@ pub struct Site {
 
 impl Site {
     /// The site settings of a configuration.
-    pub fn from_config(config: &Config) -> Self {
+    pub(crate) fn from_config(config: &Config) -> Self {
         Self {
             public_url: config.public_url.clone(),
             server_id: server_id(&config.service_host),
@@ -45,7 +45,7 @@ fn server_id(service_host: &Domain) -> u32 {
 
 /// Shared state of the routers.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The directory snapshot source.
     pub directory: LiveDirectory,
     /// The site settings in force.

@@ -77,7 +77,7 @@ struct CertSet {
 type FileStamp = (PathBuf, Option<SystemTime>, u64);
 
 /// The live certificate store; hand [`CertStore::resolver`] to rustls.
-pub struct CertStore {
+pub(crate) struct CertStore {
     source: TlsSource,
     certs_dir: Option<PathBuf>,
     /// The names the self-signed certificate must cover.
@@ -98,7 +98,7 @@ impl fmt::Debug for CertStore {
 
 /// What a (re)load found: how many per-domain certificates, and the files it skipped.
 #[derive(Debug, Default)]
-pub struct LoadReport {
+pub(crate) struct LoadReport {
     /// Names served with their own certificate.
     pub per_domain: usize,
     /// Per-domain files that were skipped, with the reason.
@@ -110,7 +110,7 @@ pub struct LoadReport {
 impl CertStore {
     /// Loads the certificates, creating the self-signed one first if the config asks for it.
     /// `self_signed_names` are the names a new self-signed certificate covers.
-    pub fn load(
+    pub(crate) fn load(
         source: TlsSource,
         certs_dir: Option<PathBuf>,
         self_signed_names: Vec<String>,
@@ -135,7 +135,7 @@ impl CertStore {
     }
 
     /// Reads every file again and swaps the new set in; on error the old set stays.
-    pub fn reload(&self) -> Result<LoadReport, TlsError> {
+    pub(crate) fn reload(&self) -> Result<LoadReport, TlsError> {
         // One reload at a time (SIGHUP and the poll may meet); the lock also guards the stamps.
         let mut stamps_guard = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
         let previous = self.current.load();
@@ -153,7 +153,7 @@ impl CertStore {
 
     /// Reloads only if a file changed (by modification time, length, or the folder's listing).
     /// Returns `None` when nothing changed.
-    pub fn reload_if_changed(&self) -> Option<Result<LoadReport, TlsError>> {
+    pub(crate) fn reload_if_changed(&self) -> Option<Result<LoadReport, TlsError>> {
         let now = stamp_files(&self.source, self.certs_dir.as_deref());
         {
             // Remember the new state even if loading it fails, so a broken file is reported once,
@@ -169,7 +169,7 @@ impl CertStore {
 
     /// A rustls server config that picks certificates from this store by SNI, with ALPN for
     /// HTTP/2 and HTTP/1.1.
-    pub fn server_config(self: &Arc<Self>) -> Result<rustls::ServerConfig, rustls::Error> {
+    pub(crate) fn server_config(self: &Arc<Self>) -> Result<rustls::ServerConfig, rustls::Error> {
         let mut config = rustls::ServerConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()

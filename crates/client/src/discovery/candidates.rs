@@ -7,12 +7,12 @@ use url::Url;
 
 use super::follow::{Chain, PostDialect, location};
 use super::lanes::LaneState;
-use super::pox::POX_PATH;
 use super::trace::{Exchanged, failed, status_words};
 use super::{Found, Run};
 use crate::consent::ConsentReason;
 use crate::net::{Activity, ExchangeLog, HttpRequest, HttpResponse, SrvRecord};
 use crate::report::{Failure, Note, NoteKind, Outcome};
+use autodisco_proto::pox::PATH as POX_PATH;
 
 impl Run<'_> {
     /// Candidate 3: the unauthenticated GET and, with consent, its target ([MS-OXDISCO] 3.1.5.4).

@@ -15,15 +15,12 @@ use super::follow::{Next, PostDialect};
 use crate::report::{Failure, Outcome};
 use crate::settings::Settings;
 
-/// The path of the POX AutoDiscover URL ([MS-OXDISCO] 3.1.5.2).
-pub(super) const POX_PATH: &str = "/autodiscover/autodiscover.xml";
-
 /// Outlook's POX dialect.
 pub(super) struct Pox;
 
 impl PostDialect for Pox {
     fn service_url(&self, host: &str) -> Option<Url> {
-        Url::parse(&format!("https://{host}{POX_PATH}")).ok()
+        Url::parse(&format!("https://{host}{}", autodisco_proto::pox::PATH)).ok()
     }
 
     fn body(&self, address: &EmailAddress) -> String {

@@ -11,9 +11,6 @@ use super::follow::{Next, PostDialect};
 use crate::report::{Failure, Outcome};
 use crate::settings::Settings;
 
-/// The path of the SOAP Autodiscover service ([MS-OXWSADISC] 3.1).
-const SOAP_PATH: &str = "/autodiscover/autodiscover.svc";
-
 /// The SOAP action of `GetUserSettings`, which the EWS libraries send as `SOAPAction`.
 const SOAP_ACTION: &str =
     "\"http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings\"";
@@ -40,7 +37,7 @@ pub(super) struct Soap;
 
 impl PostDialect for Soap {
     fn service_url(&self, host: &str) -> Option<Url> {
-        Url::parse(&format!("https://{host}{SOAP_PATH}")).ok()
+        Url::parse(&format!("https://{host}{}", autodisco_proto::soap::PATH)).ok()
     }
 
     fn body(&self, address: &EmailAddress) -> String {
@@ -62,7 +59,7 @@ impl PostDialect for Soap {
     /// .svc URL there.
     fn redirect_target(&self, location: Url) -> Url {
         let mut target = location;
-        target.set_path(SOAP_PATH);
+        target.set_path(autodisco_proto::soap::PATH);
         target.set_query(None);
         target
     }

@@ -23,7 +23,7 @@
 
 use crate::answer::{AccountSettings, Answer};
 use crate::pox::ProtocolSettings;
-use crate::profile::MailServer;
+use crate::profile::{MailServer, ServiceProfile};
 
 pub use super::response::NEWEST_EWS_SCHEMA;
 use super::response::{
@@ -204,11 +204,10 @@ pub fn invalid_user() -> UserResponse {
 /// A redirect URL stored for POX (`.../autodiscover/autodiscover.xml`) names the other
 /// service's Autodiscover endpoint; a SOAP client needs that service's `.svc` endpoint.
 fn soap_url(url: &str) -> String {
-    const POX: &str = "/autodiscover/autodiscover.xml";
-    let cut = url.len().saturating_sub(POX.len());
+    let cut = url.len().saturating_sub(crate::pox::PATH.len());
     match url.get(cut..) {
-        Some(tail) if tail.eq_ignore_ascii_case(POX) => {
-            format!("{}/autodiscover/autodiscover.svc", &url[..cut])
+        Some(tail) if tail.eq_ignore_ascii_case(crate::pox::PATH) => {
+            format!("{}{}", &url[..cut], crate::soap::PATH)
         }
         _ => url.to_owned(),
     }
@@ -235,8 +234,20 @@ fn connections(servers: &[MailServer]) -> Option<SettingValue> {
 
 /// The value of the known setting `name` for `account`; `None` when the profile lacks it.
 fn user_setting(name: &str, account: &AccountSettings) -> Option<SettingValue> {
-    let profile = &account.profile;
-    let ews = profile.ews.as_ref();
+    // Every field is named: a new profile field does not compile here until this dialect
+    // decides whether it has a place for it.
+    let ServiceProfile {
+        imap,
+        pop3,
+        smtp,
+        ews,
+        mapi_http,
+        activesync_url,
+        // Per-user settings have no place for the provider's name or a help page.
+        display_name: _,
+        documentation_url: _,
+    } = &*account.profile;
+    let ews = ews.as_ref();
     let url = |template: Option<&String>| template.map(|t| SettingValue::String(account.url(t)));
     let text = |value: String| Some(SettingValue::String(value));
     match name {
@@ -266,18 +277,11 @@ fn user_setting(name: &str, account: &AccountSettings) -> Option<SettingValue> {
             .and_then(|e| e.auth_package.clone())
             .and_then(text),
         "InternalMailboxServer" => ews.and_then(|e| e.mailbox_server.clone()).and_then(text),
-        "ExternalImap4Connections" | "InternalImap4Connections" => connections(&profile.imap),
-        "ExternalPop3Connections" | "InternalPop3Connections" => connections(&profile.pop3),
-        "ExternalSmtpConnections" | "InternalSmtpConnections" => connections(&profile.smtp),
-        "MapiHttpEnabled" => text(
-            if profile.mapi_http.is_some() {
-                "True"
-            } else {
-                "False"
-            }
-            .to_owned(),
-        ),
-        "ExternalActiveSyncUrl" | "InternalActiveSyncUrl" => url(profile.activesync_url.as_ref()),
+        "ExternalImap4Connections" | "InternalImap4Connections" => connections(imap),
+        "ExternalPop3Connections" | "InternalPop3Connections" => connections(pop3),
+        "ExternalSmtpConnections" | "InternalSmtpConnections" => connections(smtp),
+        "MapiHttpEnabled" => text(if mapi_http.is_some() { "True" } else { "False" }.to_owned()),
+        "ExternalActiveSyncUrl" | "InternalActiveSyncUrl" => url(activesync_url.as_ref()),
         _ => None,
     }
 }

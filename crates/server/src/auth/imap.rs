@@ -31,7 +31,7 @@ use super::{BackendFuture, PasswordBackend};
 use crate::config::ImapAuth;
 
 /// The time one check may take, connection and TLS included.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest server line read.
 const MAX_LINE: usize = 8 * 1024;
@@ -82,7 +82,7 @@ pub enum ImapError {
 }
 
 /// Checks passwords with an IMAP server.
-pub struct ImapBackend {
+pub(crate) struct ImapBackend {
     host: String,
     port: u16,
     server_name: ServerName<'static>,
@@ -92,7 +92,7 @@ pub struct ImapBackend {
 
 impl ImapBackend {
     /// A backend for `host:port` trusting `roots`.
-    pub fn new(host: &str, port: u16, roots: RootCertStore) -> Result<Self, ImapError> {
+    pub(crate) fn new(host: &str, port: u16, roots: RootCertStore) -> Result<Self, ImapError> {
         let server_name = ServerName::try_from(host.to_owned())
             .map_err(|_| ImapError::ServerName(host.to_owned()))?;
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -111,7 +111,7 @@ impl ImapBackend {
     }
 
     /// The backend `[auth_imap]` describes: its CA file, or the public web PKI roots.
-    pub fn from_config(config: &ImapAuth) -> Result<Self, ImapError> {
+    pub(crate) fn from_config(config: &ImapAuth) -> Result<Self, ImapError> {
         let roots = match &config.ca_file {
             Some(path) => roots_from_file(path)?,
             None => RootCertStore {
@@ -122,7 +122,7 @@ impl ImapBackend {
     }
 
     /// Whether `LOGIN login password` succeeds.
-    pub async fn login(&self, login: &str, password: &str) -> Result<bool, ImapError> {
+    pub(crate) async fn login(&self, login: &str, password: &str) -> Result<bool, ImapError> {
         let _slot = super::slot_within(&self.slots, QUEUE_WAIT)
             .await
             .ok_or(ImapError::Busy)?;

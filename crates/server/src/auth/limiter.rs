@@ -37,25 +37,25 @@ use crate::admission::ClientKey;
 pub const FREE_FAILURES_PER_ACCOUNT: u32 = 5;
 /// Failures one client may have over all accounts before back-off starts (a NAT may hide
 /// several users who mistype).
-pub const FREE_FAILURES_PER_CLIENT: u32 = 30;
+pub(crate) const FREE_FAILURES_PER_CLIENT: u32 = 30;
 /// The wait after the last failure once the free failures are used up; it doubles with each
 /// further failure.
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(15);
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_secs(15);
 /// The longest wait between two attempts of one key.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// A key with no failure for this long is forgotten. At least [`MAX_BACKOFF`], so a key is
 /// never forgotten while it backs off.
-pub const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
+pub(crate) const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
 /// Keys tracked per table: about 100 bytes each, so a full table costs about 10 MB.
-pub const MAX_TRACKED: usize = 100_000;
+pub(crate) const MAX_TRACKED: usize = 100_000;
 /// The least time between two sweeps of a full table.
-pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Attempts per second, over all keys, that a full table lets through untracked.
-pub const OVERFLOW_PER_SEC: u32 = 2;
+pub(crate) const OVERFLOW_PER_SEC: u32 = 2;
 
 /// Why an attempt was not let through (for the log; the client sees the same `401`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The account from this client, or this client, is backing off.
     BackingOff,
     /// The table is full of live counters and the overflow bucket is empty.
@@ -219,7 +219,7 @@ struct Tables {
 
 /// The failure counters of one server.
 #[derive(Debug)]
-pub struct FailureLimiter {
+pub(crate) struct FailureLimiter {
     tables: Mutex<Tables>,
 }
 
@@ -237,7 +237,7 @@ impl Default for FailureLimiter {
 impl FailureLimiter {
     /// Reserves one attempt for `account` (a lookup key; `None` when the user name is not an
     /// address) from `peer`, counted as a failure until it is settled; or says why not.
-    pub fn reserve(
+    pub(crate) fn reserve(
         &self,
         account: Option<&str>,
         peer: IpAddr,
@@ -283,7 +283,7 @@ impl FailureLimiter {
 /// One attempt, counted as a failure until settled. Dropped unsettled (the request was
 /// cancelled mid-check), it stays a failure: cancelling must not be a free guess.
 #[derive(Debug)]
-pub struct Reservation<'a> {
+pub(crate) struct Reservation<'a> {
     limiter: &'a FailureLimiter,
     pair: Option<(String, ClientKey)>,
     client: Option<ClientKey>,
@@ -293,17 +293,17 @@ pub struct Reservation<'a> {
 impl Reservation<'_> {
     /// The password was right: the pair's failures are forgotten; the client's stay (one good
     /// account must not wash a client's guesses at others).
-    pub fn succeeded(mut self) {
+    pub(crate) fn succeeded(mut self) {
         self.settle(false, Instant::now());
     }
 
     /// The password was wrong (or the user unknown): the attempt stays a failure.
-    pub fn failed(mut self, now: Instant) {
+    pub(crate) fn failed(mut self, now: Instant) {
         self.settle(true, now);
     }
 
     /// The backend could not answer: the attempt is given back, not counted.
-    pub fn given_back(mut self) {
+    pub(crate) fn given_back(mut self) {
         self.settled = true;
         let mut tables = self.limiter.lock();
         let now = Instant::now();

@@ -21,7 +21,7 @@ use super::{Authenticator, basic_credentials};
 
 /// Who asks, as far as privacy goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
+pub(crate) enum Caller {
     /// Authentication is off: the directory's answer for everyone.
     Anyone,
     /// Authentication is on and the caller is not authenticated: domain-level answers only.
@@ -32,7 +32,7 @@ pub enum Caller {
 
 impl Caller {
     /// The caller of an endpoint that takes no credentials.
-    pub fn anonymous(auth: &Authenticator) -> Self {
+    pub(crate) fn anonymous(auth: &Authenticator) -> Self {
         if auth.is_enabled() {
             Self::Anonymous
         } else {
@@ -42,7 +42,7 @@ impl Caller {
 
     /// The caller of an endpoint behind [`super::require`], whose `headers` it accepted: the
     /// Basic user, in its primary domain.
-    pub fn authenticated(auth: &Authenticator, headers: &HeaderMap) -> Self {
+    pub(crate) fn authenticated(auth: &Authenticator, headers: &HeaderMap) -> Self {
         if !auth.is_enabled() {
             return Self::Anyone;
         }
@@ -54,7 +54,7 @@ impl Caller {
     }
 
     /// The answer for `address` this caller may have.
-    pub fn answer(&self, snapshot: &Snapshot, address: &EmailAddress) -> Answer {
+    pub(crate) fn answer(&self, snapshot: &Snapshot, address: &EmailAddress) -> Answer {
         match self {
             Self::Anyone => snapshot.resolve(address),
             Self::Anonymous => domain_answer(snapshot, address),
@@ -62,10 +62,29 @@ impl Caller {
             Self::Account(_) => Answer::NotHosted,
         }
     }
+
+    /// The settings for `address` this caller may have, following one redirectAddr inside the
+    /// directory: a mailbox that moved to another hosted address is configured as that one. A
+    /// redirectUrl (served by another AutoDiscover service) has no equivalent in the document
+    /// dialects (autoconfig, Apple profiles), so it gives none.
+    pub(crate) fn settings_following_redirect(
+        &self,
+        snapshot: &Snapshot,
+        address: &EmailAddress,
+    ) -> Option<AccountSettings> {
+        match self.answer(snapshot, address) {
+            Answer::Settings(settings) => Some(settings),
+            Answer::RedirectAddr(target) => match self.answer(snapshot, &target) {
+                Answer::Settings(settings) => Some(settings),
+                _ => None,
+            },
+            Answer::RedirectUrl(_) | Answer::NotHosted => None,
+        }
+    }
 }
 
 /// The answer for `address` as if it had no override: the domain's settings, or not hosted.
-pub fn domain_answer(snapshot: &Snapshot, address: &EmailAddress) -> Answer {
+pub(crate) fn domain_answer(snapshot: &Snapshot, address: &EmailAddress) -> Answer {
     match snapshot.domain_profile(address.domain()) {
         Some((primary, profile)) => {
             Answer::Settings(AccountSettings::new(address.with_domain(primary), profile))

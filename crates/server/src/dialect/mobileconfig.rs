@@ -7,12 +7,14 @@
 
 use autodisco_proto::EmailAddress;
 use autodisco_proto::mobileconfig::{self, MobileConfig, ProfileOptions, reverse_dns};
-use axum::extract::{Query, Request};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 
 use crate::auth::privacy::Caller;
-use crate::dialect::autoconfig::{method_not_allowed, settings_following_redirects, with_log};
+use crate::reply::{empty, private_document, with_log};
+use crate::request_log::RequestLog;
+use crate::request_parts::query_parameter;
 use crate::state::AppState;
 
 const DIALECT: &str = "mobileconfig";
@@ -45,19 +47,10 @@ You will be asked for your mail password there; the profile does not contain it.
 </html>
 "#;
 
-/// Answers one request.
-pub async fn handle(state: AppState, request: Request) -> Response {
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return method_not_allowed(DIALECT);
-    }
-    let parameter = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
-        .ok()
-        .and_then(|Query(pairs)| {
-            pairs
-                .into_iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case("emailaddress"))
-                .map(|(_, value)| value)
-        });
+/// Answers one GET or HEAD.
+pub(crate) fn handle(state: &AppState, request: &Request) -> Response {
+    // A query that cannot be read at all gets the form, as one without the parameter.
+    let parameter = query_parameter(request, "emailaddress").ok().flatten();
     let Some(parameter) = parameter else {
         return html(StatusCode::OK, FORM_PAGE, "form", None);
     };
@@ -68,7 +61,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
     let snapshot = state.directory.snapshot();
     // With authentication on, the domain's profile: no user's override shows to anyone.
     let caller = Caller::anonymous(&state.auth);
-    let Some(settings) = settings_following_redirects(&caller, &snapshot, &address) else {
+    let Some(settings) = caller.settings_following_redirect(&snapshot, &address) else {
         return html(
             StatusCode::NOT_FOUND,
             "<!DOCTYPE html><title>Not found</title><p>This address is not served here.</p>\n",
@@ -85,12 +78,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
         Ok(profile) => profile,
         Err(error) => {
             tracing::debug!(%error, "no Apple profile for this service profile");
-            return with_log(
-                StatusCode::NOT_FOUND.into_response(),
-                DIALECT,
-                "nothing-to-offer",
-                domain,
-            );
+            return empty(StatusCode::NOT_FOUND, DIALECT, "nothing-to-offer", domain);
         }
     };
     let plist = profile.to_plist_xml();
@@ -99,32 +87,23 @@ pub async fn handle(state: AppState, request: Request) -> Response {
         Ok(None) => (plist, "unsigned"),
         Err(error) => {
             tracing::error!(%error, "signing an Apple profile failed");
-            return with_log(
-                StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-                DIALECT,
-                "signing-failed",
-                domain,
-            );
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            return empty(status, DIALECT, "signing-failed", domain);
         }
     };
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(mobileconfig::CONTENT_TYPE),
-    );
-    // The file name comes from a canonical domain name: letters, digits, '-' and '.'.
-    if let Ok(disposition) = HeaderValue::from_str(&format!(
+    let file_name = format!(
         "attachment; filename=\"{}.mobileconfig\"",
         settings.address.domain()
-    )) {
-        headers.insert(header::CONTENT_DISPOSITION, disposition);
-    }
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
     );
-    with_log(response, DIALECT, outcome, domain)
+    let log = RequestLog::new(DIALECT, outcome, domain);
+    let mut response = private_document(StatusCode::OK, body, mobileconfig::CONTENT_TYPE, log);
+    // The file name comes from a canonical domain name: letters, digits, '-' and '.'.
+    if let Ok(disposition) = HeaderValue::from_str(&file_name) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    response
 }
 
 fn html(

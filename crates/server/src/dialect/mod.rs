@@ -1,4 +1,6 @@
-//! One module per AutoDiscover dialect the HTTPS service answers.
+//! One module per AutoDiscover dialect the HTTPS service answers: each reads its request and
+//! writes its answer. Which path and method reach them is decided in [`crate::routes`]; what
+//! they share to do it is in [`crate::reply`] and [`crate::request_parts`].
 //!
 //! - [`pox`]: Outlook's POX ([MS-OXDSCLI]) and the ActiveSync mobilesync schema ([MS-ASCMD]
 //!   2.2.1.1), which share `/autodiscover/autodiscover.xml`.
@@ -8,9 +10,9 @@
 //! - [`soap`]: SOAP Autodiscover ([MS-OXWSADISC]) at `/autodiscover/autodiscover.svc`.
 //! - [`v2`]: Autodiscover v2 JSON at `/autodiscover/autodiscover.json`.
 
-pub mod autoconfig;
-pub mod mobileconfig;
-pub mod pacc;
-pub mod pox;
-pub mod soap;
-pub mod v2;
+pub(crate) mod autoconfig;
+pub(crate) mod mobileconfig;
+pub(crate) mod pacc;
+pub(crate) mod pox;
+pub(crate) mod soap;
+pub(crate) mod v2;

@@ -7,23 +7,22 @@
 //! needs a certificate in `certs_dir` (or a wildcard one), like `autodiscover.CUSTOMER` for
 //! direct HTTPS.
 
-use autodisco_proto::Domain;
 use autodisco_proto::pacc::{self, PaccDocument};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 
-use crate::dialect::autoconfig::{method_not_allowed, request_host, with_log};
+use crate::reply::with_log;
+use crate::request_parts::{labelled_domain, request_host};
 use crate::state::AppState;
 
 const DIALECT: &str = "pacc";
 
-/// Answers one request.
-pub async fn handle(state: AppState, request: Request) -> Response {
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return method_not_allowed(DIALECT);
-    }
-    let Some(customer) = request_host(&request).and_then(|host| customer_domain(&host)) else {
+/// Answers one GET or HEAD.
+pub(crate) fn handle(state: &AppState, request: &Request) -> Response {
+    // `ua-auto-config.CUSTOMER` -> `CUSTOMER`; any other host is none of ours.
+    let customer = request_host(request).and_then(|host| labelled_domain(&host, pacc::HOST_LABEL));
+    let Some(customer) = customer else {
         return empty(StatusCode::NOT_FOUND, "unknown-host", None);
     };
     let snapshot = state.directory.snapshot();
@@ -55,33 +54,6 @@ pub async fn handle(state: AppState, request: Request) -> Response {
     with_log(response, DIALECT, "settings", Some(primary.to_string()))
 }
 
-/// `ua-auto-config.CUSTOMER` -> `CUSTOMER`, canonicalised; any other host is none of ours.
-fn customer_domain(host: &str) -> Option<Domain> {
-    let host = Domain::parse(host).ok()?;
-    let customer = host
-        .as_str()
-        .strip_prefix(pacc::HOST_LABEL)?
-        .strip_prefix('.')?;
-    Domain::parse(customer).ok()
-}
-
 fn empty(status: StatusCode, outcome: &'static str, domain: Option<String>) -> Response {
-    with_log(status.into_response(), DIALECT, outcome, domain)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_ua_auto_config_hosts_name_a_customer() {
-        let d = |h: &str| customer_domain(h).map(|d| d.to_string());
-        assert_eq!(
-            d("UA-Auto-Config.Customer.Example."),
-            Some("customer.example".into())
-        );
-        assert_eq!(d("customer.example"), None);
-        assert_eq!(d("ua-auto-config.com"), None);
-        assert_eq!(d("ua-auto-configx.customer.example"), None);
-    }
+    crate::reply::empty(status, DIALECT, outcome, domain)
 }

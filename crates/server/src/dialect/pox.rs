@@ -12,15 +12,15 @@ use axum::extract::Request;
 use axum::response::Response;
 
 use crate::auth::privacy::Caller;
+use crate::reply::{answer_outcome, error_stamp, read_request_body, xml_response};
 use crate::request_log::RequestLog;
-use crate::service::{BodyError, error_stamp, read_body, xml_response};
 use crate::state::AppState;
 
 /// The header by which Outlook announces MAPI over HTTP support ([MS-OXDSCLI] 2.2.2.1).
 const MAPI_HTTP_CAPABILITY: &str = "x-mapihttpcapability";
 
 /// Answers one POST.
-pub async fn handle(state: AppState, request: Request) -> Response {
+pub(crate) async fn handle(state: AppState, request: Request) -> Response {
     let mapi_http = request
         .headers()
         .get(MAPI_HTTP_CAPABILITY)
@@ -30,23 +30,11 @@ pub async fn handle(state: AppState, request: Request) -> Response {
     let stamp = error_stamp(state.site.load().server_id);
     // With authentication on, only the caller's own mailbox is answered.
     let caller = Caller::authenticated(&state.auth, request.headers());
-    // The body gets the header timeout, shorter than the request timeout, so a slow body is
-    // answered with the protocol's error rather than cut off by the backstop.
-    let body = match read_body(
-        request.into_body(),
-        state.limits.max_body_bytes,
-        state.limits.header_timeout,
-    )
-    .await
-    {
+    let body = match read_request_body(request.into_body(), &state.limits).await {
         Ok(body) => body,
         Err(e) => {
-            let outcome = match e {
-                BodyError::TooLarge => "body-too-large",
-                BodyError::Incomplete => "body-incomplete",
-            };
             let document = pox::render_error(ErrorCode::InvalidRequest, &stamp);
-            return xml_response(document, RequestLog::new("pox", outcome, None));
+            return xml_response(document, RequestLog::new("pox", e.outcome(), None));
         }
     };
     match parse_request(&body) {
@@ -74,7 +62,8 @@ pub async fn handle(state: AppState, request: Request) -> Response {
                 None => Answer::NotHosted,
             };
             let document = pox::render_answer(&answer, &RenderOptions { mapi_http, stamp });
-            xml_response(document, RequestLog::new("pox", outcome(&answer), domain))
+            let outcome = answer_outcome(&answer, "not-hosted");
+            xml_response(document, RequestLog::new("pox", outcome, domain))
         }
         Ok(AutodiscoverRequest::MobileSync(request)) => {
             let address = &request.email_address;
@@ -83,7 +72,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
                 Answer::Settings(settings) if settings.profile.activesync_url.is_none() => {
                     "no-activesync"
                 }
-                other => outcome(other),
+                other => answer_outcome(other, "not-hosted"),
             };
             let document = mobilesync::render_answer(&answer, &stamp);
             xml_response(
@@ -91,14 +80,5 @@ pub async fn handle(state: AppState, request: Request) -> Response {
                 RequestLog::new("mobilesync", outcome, Some(address.domain().to_string())),
             )
         }
-    }
-}
-
-fn outcome(answer: &Answer) -> &'static str {
-    match answer {
-        Answer::Settings(_) => "settings",
-        Answer::RedirectAddr(_) => "redirect-addr",
-        Answer::RedirectUrl(_) => "redirect-url",
-        Answer::NotHosted => "not-hosted",
     }
 }

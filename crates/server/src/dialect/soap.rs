@@ -13,52 +13,27 @@ use autodisco_proto::soap::{
 };
 use autodisco_proto::{Answer, Domain, EmailAddress};
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use http::StatusCode;
 
 use crate::auth::privacy::Caller;
+use crate::reply::{answer_outcome, private_document, read_request_body};
 use crate::request_log::RequestLog;
-use crate::service::{BodyError, read_body};
 use crate::state::AppState;
 
-/// The endpoint ([MS-OXWSADISC] 3.1.1).
-pub const PATH: &str = "/autodiscover/autodiscover.svc";
-
-/// Whether `path` is the SOAP endpoint: the plain path, or the WS-Security binding the EWS
-/// Managed API uses (`.../autodiscover.svc/wssecurity`), in any case.
-pub fn is_soap_path(path: &str) -> bool {
-    let Some(prefix) = path.get(..PATH.len()) else {
-        return false;
-    };
-    if !prefix.eq_ignore_ascii_case(PATH) {
-        return false;
-    }
-    let rest = &path[PATH.len()..];
-    rest.is_empty()
-        || rest == "/"
-        || rest.eq_ignore_ascii_case("/wssecurity")
-        || rest.eq_ignore_ascii_case("/wssecurity/")
-}
-
 /// Answers one POST.
-pub async fn handle(state: AppState, request: Request) -> Response {
+pub(crate) async fn handle(state: AppState, request: Request) -> Response {
     // With authentication on, only the caller's own mailbox is answered; any other gets
     // `InvalidUser`, as an address that is not hosted.
     let caller = Caller::authenticated(&state.auth, request.headers());
-    let body = match read_body(
-        request.into_body(),
-        state.limits.max_body_bytes,
-        state.limits.header_timeout,
-    )
-    .await
-    {
+    let body = match read_request_body(request.into_body(), &state.limits).await {
         Ok(body) => body,
         Err(e) => {
-            let outcome = match e {
-                BodyError::TooLarge => "body-too-large",
-                BodyError::Incomplete => "body-incomplete",
-            };
-            return fault(SoapVersion::Soap11, SoapFault::invalid_envelope(), outcome);
+            return fault(
+                SoapVersion::Soap11,
+                SoapFault::invalid_envelope(),
+                e.outcome(),
+            );
         }
     };
     let request = match soap::parse_request(&body) {
@@ -113,7 +88,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
                         Err(_) => Answer::NotHosted,
                     };
                     if i == 0 {
-                        log_outcome = outcome(&answer);
+                        log_outcome = answer_outcome(&answer, "invalid-user");
                     }
                     settings::user_response(&answer, &users.settings)
                 })
@@ -152,15 +127,6 @@ pub async fn handle(state: AppState, request: Request) -> Response {
     }
 }
 
-fn outcome(answer: &Answer) -> &'static str {
-    match answer {
-        Answer::Settings(_) => "settings",
-        Answer::RedirectAddr(_) => "redirect-addr",
-        Answer::RedirectUrl(_) => "redirect-url",
-        Answer::NotHosted => "invalid-user",
-    }
-}
-
 fn soap_response(version: SoapVersion, body: SoapResponseBody, log: RequestLog) -> Response {
     let status = match &body {
         SoapResponseBody::Fault(_) if version == SoapVersion::Soap12 => StatusCode::BAD_REQUEST,
@@ -168,17 +134,7 @@ fn soap_response(version: SoapVersion, body: SoapResponseBody, log: RequestLog) 
         _ => StatusCode::OK,
     };
     let document = SoapResponse::new(version, body).to_xml();
-    let mut response = (status, document).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(version.content_type()),
-    );
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    response.extensions_mut().insert(log);
-    response
+    private_document(status, document, version.content_type(), log)
 }
 
 fn fault(version: SoapVersion, fault: SoapFault, outcome: &'static str) -> Response {
@@ -187,28 +143,4 @@ fn fault(version: SoapVersion, fault: SoapFault, outcome: &'static str) -> Respo
         SoapResponseBody::Fault(fault),
         RequestLog::new("soap", outcome, None),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn soap_paths() {
-        for path in [
-            "/autodiscover/autodiscover.svc",
-            "/AutoDiscover/AutoDiscover.SVC",
-            "/autodiscover/autodiscover.svc/WSSecurity",
-            "/autodiscover/autodiscover.svc/",
-        ] {
-            assert!(is_soap_path(path), "{path}");
-        }
-        for path in [
-            "/autodiscover/autodiscover.svcx",
-            "/autodiscover/autodiscover.svc/other",
-            "/autodiscover/autodiscover.sv",
-        ] {
-            assert!(!is_soap_path(path), "{path}");
-        }
-    }
 }

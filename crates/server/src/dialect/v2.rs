@@ -6,23 +6,16 @@
 use autodisco_proto::v2::{self, V2Answer};
 use autodisco_proto::{Answer, EmailAddress};
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use http::StatusCode;
 
 use crate::auth::privacy::Caller;
+use crate::reply::private_document;
 use crate::request_log::RequestLog;
-use crate::service::POX_PATH;
 use crate::state::AppState;
 
-/// Whether `path` is the v2 endpoint or below it, in any case.
-pub fn is_v2_path(path: &str) -> bool {
-    path.get(..v2::PATH.len())
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(v2::PATH))
-        && matches!(path.as_bytes().get(v2::PATH.len()), None | Some(b'/'))
-}
-
 /// Answers one GET.
-pub fn handle(state: &AppState, request: &Request) -> Response {
+pub(crate) fn handle(state: &AppState, request: &Request) -> Response {
     let parsed = match v2::parse_request(request.uri().path(), request.uri().query()) {
         Ok(parsed) => parsed,
         Err(error) => {
@@ -44,7 +37,11 @@ pub fn handle(state: &AppState, request: &Request) -> Response {
         ),
         Err(_) => (Answer::NotHosted, None),
     };
-    let pox_url = format!("{}{POX_PATH}", state.site.load().public_url);
+    let pox_url = format!(
+        "{}{}",
+        state.site.load().public_url,
+        autodisco_proto::pox::PATH
+    );
     let result = v2::answer(parsed.protocol, &answer, &pox_url, |target| {
         caller.answer(&snapshot, target)
     });
@@ -58,30 +55,10 @@ pub fn handle(state: &AppState, request: &Request) -> Response {
 
 fn json(answer: &V2Answer, log: RequestLog) -> Response {
     let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = (status, answer.to_json()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    response.extensions_mut().insert(log);
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn v2_paths() {
-        assert!(is_v2_path("/autodiscover/autodiscover.json"));
-        assert!(is_v2_path(
-            "/AutoDiscover/AutoDiscover.JSON/v1.0/a@b.example"
-        ));
-        assert!(!is_v2_path("/autodiscover/autodiscover.jsonx"));
-        assert!(!is_v2_path("/autodiscover/autodiscover.js"));
-    }
+    private_document(
+        status,
+        answer.to_json(),
+        "application/json; charset=utf-8",
+        log,
+    )
 }
