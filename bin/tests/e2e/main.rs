@@ -21,6 +21,8 @@
 //! - `live`: a domain added with the CLI while the server runs is answered within 2 seconds.
 //! - `shutdown`: stopping the server finishes requests in flight.
 //! - `signals`: the real binary under SIGHUP (config reload) and SIGTERM (graceful exit).
+//! - `admin_api`: the admin API over HTTP: tokens and scopes, every resource, errors naming the
+//!   field, If-Match between two concurrent writers, a created domain answered within 2 s.
 //! - `tls`: the hoster's certificate and per-domain certificates chosen by SNI.
 //! - `transfer`: `import` and `export`: 100,000 domains from CSV (timed), identical round trips,
 //!   bad rows named by line.
@@ -42,6 +44,7 @@ macro_rules! on_both_backends {
     )*};
 }
 
+mod admin_api;
 mod auth;
 mod autoconfig;
 mod consistency;
@@ -119,9 +122,14 @@ addressbook_external_url = "https://mapi.hoster.example/mapi/nspi/?MailboxId=%EM
 /// alias.example (alias of customer.example), business.example (business), and
 /// suspended.example (suspended).
 pub async fn seeded_server(backend: Backend) -> TestServer {
+    seeded_server_with(backend, "").await
+}
+
+/// [`seeded_server`] with `extra` config (tables other than profiles) added.
+pub async fn seeded_server_with(backend: Backend, extra: &str) -> TestServer {
     use autodisco_directory::{DomainStatus, Redirect, UserOverride};
     use autodisco_proto::{Domain, EmailAddress};
-    let server = TestServer::start(backend, PROFILES).await;
+    let server = TestServer::start(backend, &format!("{extra}\n{PROFILES}")).await;
     let domain = |name: &str| Domain::parse(name).unwrap();
     let store = &server.store;
     store

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::DirectoryError;
+use crate::error::{DirectoryError, ObjectKind};
 use crate::model::is_plain_name;
 
 /// Who makes a change; recorded with every audit entry.
@@ -134,6 +134,37 @@ pub(crate) fn new_token_secret() -> Result<String, DirectoryError> {
 /// the secret has 256 random bits, so there is nothing to guess (unlike a password).
 pub(crate) fn token_hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A short content tag: the first 16 hex digits of SHA-256. Collisions between two versions of
+/// one object are what would matter, and 64 bits make them practically impossible.
+pub(crate) fn version_tag(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes)[..8])
+}
+
+/// Refuses a conditional change whose expected version (`if_match`, HTTP If-Match without
+/// quotes, `*` for "any existing") differs from `current` (`None`: the object does not exist).
+pub(crate) fn check_version(
+    kind: ObjectKind,
+    name: &str,
+    current: Option<&str>,
+    if_match: Option<&str>,
+) -> Result<(), DirectoryError> {
+    let matches = match (if_match, current) {
+        (None, _) => true,
+        (Some("*"), current) => current.is_some(),
+        (Some(expected), Some(current)) => expected == current,
+        (Some(_), None) => false,
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(DirectoryError::Changed {
+            kind,
+            name: name.to_owned(),
+            current: current.unwrap_or("none").to_owned(),
+        })
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

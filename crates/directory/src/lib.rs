@@ -32,8 +32,9 @@ pub use admin::{Actor, ApiToken, AuditEntry, TokenScope, check_token_name, forma
 pub use error::{DirectoryError, ObjectKind, OverrideProblem};
 pub use live::{DEFAULT_POLL_INTERVAL, DirectoryHealth, LiveDirectory};
 pub use model::{
-    DomainInfo, DomainKind, DomainRemoval, DomainStatus, ProfileEntry, Redirect, RemovedDomain,
-    UnknownStatus, Upsert, UserOverride, check_profile_name,
+    DomainInfo, DomainKind, DomainQuery, DomainRemoval, DomainStatus, DomainUpdate, ProfileEntry,
+    Redirect, RemovedDomain, UnknownStatus, Upsert, UserOverride, check_profile_name,
+    profile_version,
 };
 pub use snapshot::{Snapshot, SnapshotBuilder, SnapshotCounts};
 pub use store::{Backend, Store};

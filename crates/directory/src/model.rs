@@ -61,6 +61,36 @@ pub struct DomainInfo {
     pub kind: DomainKind,
 }
 
+impl DomainInfo {
+    /// A tag that changes whenever anything shown about the domain changes (status, profile or
+    /// primary, aliases, override count): the admin API's ETag, so two control panels cannot
+    /// overwrite each other's change unseen.
+    pub fn version(&self) -> String {
+        let mut text = format!("{}\n{}\n", self.name, self.status);
+        match &self.kind {
+            DomainKind::Primary {
+                profile,
+                aliases,
+                users,
+            } => {
+                text.push_str(&format!("profile {profile}\n{users}\n"));
+                for alias in aliases {
+                    text.push_str(alias.as_str());
+                    text.push('\n');
+                }
+            }
+            DomainKind::Alias { primary } => text.push_str(&format!("alias {primary}\n")),
+        }
+        crate::admin::version_tag(text.as_bytes())
+    }
+}
+
+/// A tag that changes whenever the profile changes (its ETag in the admin API).
+pub fn profile_version(profile: &ServiceProfile) -> String {
+    let json = serde_json::to_string(profile).expect("a ServiceProfile always serialises");
+    crate::admin::version_tag(json.as_bytes())
+}
+
 /// Whether a domain stands on its own or points at another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainKind {
@@ -78,6 +108,35 @@ pub enum DomainKind {
         /// The primary domain it points at.
         primary: Domain,
     },
+}
+
+/// One page of the domain listing: names after `after`, in name order, filtered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainQuery {
+    /// Only names after this one (the last name of the previous page).
+    pub after: Option<String>,
+    /// At most this many (capped at [`DomainQuery::MAX_LIMIT`]).
+    pub limit: u32,
+    /// Only primaries with this profile.
+    pub profile: Option<String>,
+    /// Only domains with this status.
+    pub status: Option<DomainStatus>,
+    /// Only names starting with this.
+    pub prefix: Option<String>,
+}
+
+impl DomainQuery {
+    /// The largest page: bounded work per request.
+    pub const MAX_LIMIT: u32 = 1000;
+}
+
+/// A change to a domain: what is given changes, the rest stays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainUpdate {
+    /// Move a primary to this profile.
+    pub profile: Option<String>,
+    /// Suspend or resume.
+    pub status: Option<DomainStatus>,
 }
 
 /// A stored service profile with its name.

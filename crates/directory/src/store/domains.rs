@@ -10,9 +10,12 @@ use sqlx::Row;
 use super::Store;
 use super::audit::Change;
 use super::profiles::profile_exists;
-use crate::admin::Actor;
+use crate::admin::{Actor, check_version};
 use crate::error::{DirectoryError, ObjectKind};
-use crate::model::{DomainInfo, DomainKind, DomainRemoval, DomainStatus, RemovedDomain};
+use crate::model::{
+    DomainInfo, DomainKind, DomainQuery, DomainRemoval, DomainStatus, DomainUpdate, RemovedDomain,
+};
+use crate::transfer::{DomainRecord, DomainTarget};
 
 /// Domains per INSERT in [`Store::add_domains`]: few enough parameters for SQLite (32766) and
 /// PostgreSQL (65535), many enough to make a million rows quick.
@@ -150,10 +153,31 @@ impl Store {
         domain: &Domain,
         removal: DomainRemoval,
     ) -> Result<RemovedDomain, DirectoryError> {
+        self.remove_domain_if(by, domain, removal, None).await
+    }
+
+    /// [`Store::remove_domain`], only if the domain's [`DomainInfo::version`] is `if_match`
+    /// (`*`: any); [`DirectoryError::Changed`] otherwise.
+    pub async fn remove_domain_if(
+        &self,
+        by: &Actor,
+        domain: &Domain,
+        removal: DomainRemoval,
+        if_match: Option<&str>,
+    ) -> Result<RemovedDomain, DirectoryError> {
         let mut tx = self.begin_write(by).await?;
         let row = domain_row(&mut tx, domain)
             .await?
             .ok_or_else(|| not_found(domain))?;
+        if if_match.is_some() {
+            let current = domain_info(&mut tx, domain).await?.version();
+            check_version(
+                ObjectKind::Domain,
+                domain.as_str(),
+                Some(&current),
+                if_match,
+            )?;
+        }
         let mut removed = RemovedDomain::default();
         if row.alias_of.is_none() {
             removed.aliases = aliases_of(&mut tx, domain).await?;
@@ -270,24 +294,134 @@ impl Store {
     /// One domain with its profile, aliases and override count, or its primary if an alias.
     pub async fn get_domain(&self, domain: &Domain) -> Result<DomainInfo, DirectoryError> {
         let mut conn = self.pool.acquire().await?;
-        let row = domain_row(&mut conn, domain)
+        domain_info(&mut conn, domain).await
+    }
+
+    /// Changes a domain's profile and/or status in one write, only if its
+    /// [`DomainInfo::version`] is `if_match` when given; returns the domain as it is now.
+    /// Changing nothing that differs writes nothing (an idempotent PUT).
+    pub async fn update_domain(
+        &self,
+        by: &Actor,
+        domain: &Domain,
+        update: &DomainUpdate,
+        if_match: Option<&str>,
+    ) -> Result<DomainInfo, DirectoryError> {
+        let mut tx = self.begin_write(by).await?;
+        let before = domain_info(&mut tx, domain).await?;
+        check_version(
+            ObjectKind::Domain,
+            domain.as_str(),
+            Some(&before.version()),
+            if_match,
+        )?;
+        let row = domain_row(&mut tx, domain)
             .await?
             .ok_or_else(|| not_found(domain))?;
-        let kind = match (row.alias_of, row.profile) {
-            (Some(primary), _) => DomainKind::Alias {
-                primary: stored_domain(&primary)?,
-            },
-            (None, profile) => DomainKind::Primary {
-                profile: profile.unwrap_or_default(),
-                aliases: aliases_of(&mut conn, domain).await?,
-                users: user_count(&mut conn, domain).await?,
-            },
+        let mut after = DomainRow {
+            status: update.status.unwrap_or(row.status),
+            profile: row.profile.clone(),
+            alias_of: row.alias_of.clone(),
         };
-        Ok(DomainInfo {
-            name: domain.clone(),
-            status: row.status,
-            kind,
-        })
+        if let Some(profile) = &update.profile
+            && row.profile.as_deref() != Some(profile)
+        {
+            if let Some(primary) = &row.alias_of {
+                return Err(DirectoryError::IsAlias {
+                    alias: domain.clone(),
+                    primary: stored_domain(primary)?,
+                });
+            }
+            if !profile_exists(&mut tx, profile).await? {
+                return Err(DirectoryError::NotFound {
+                    kind: ObjectKind::Profile,
+                    name: profile.clone(),
+                });
+            }
+            after.profile = Some(profile.clone());
+        }
+        if after.status == row.status && after.profile == row.profile {
+            // Nothing to change: leave the revision and the log alone.
+            return Ok(before);
+        }
+        sqlx::query("UPDATE domains SET status = $1, profile = $2 WHERE name = $3")
+            .bind(after.status.as_str())
+            .bind(after.profile.clone())
+            .bind(domain.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.audit(
+            "domain.update",
+            domain.as_str(),
+            Some(row.to_json(domain.as_str())),
+            Some(after.to_json(domain.as_str())),
+        )
+        .await?;
+        let now = domain_info(&mut tx, domain).await?;
+        tx.commit().await?;
+        Ok(now)
+    }
+
+    /// One page of domains in name order (keyset pagination: each page starts after the last
+    /// name of the one before, so a page costs the same at any depth). Every filter is an index
+    /// range: `(profile, name)`, `(status, name)` or the name itself.
+    pub async fn list_domains_page(
+        &self,
+        query: &DomainQuery,
+    ) -> Result<Vec<DomainRecord>, DirectoryError> {
+        let mut sql =
+            String::from("SELECT name, status, profile, alias_of FROM domains WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        let mut bind = |sql: &mut String, clause: &str, value: String| {
+            binds.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(after) = &query.after {
+            bind(&mut sql, " AND name > ?", after.clone());
+        }
+        if let Some(profile) = &query.profile {
+            bind(&mut sql, " AND profile = ?", profile.clone());
+        }
+        if let Some(status) = query.status {
+            bind(&mut sql, " AND status = ?", status.as_str().to_owned());
+        }
+        if let Some(prefix) = &query.prefix {
+            // Canonical names hold only a-z, 0-9, '-' and '.', none special to LIKE; anything
+            // else cannot match, so it is dropped rather than escaped.
+            let clean: String = prefix
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+                .flat_map(char::to_lowercase)
+                .collect();
+            bind(&mut sql, " AND name LIKE ?", format!("{clean}%"));
+        }
+        let limit = query.limit.clamp(1, DomainQuery::MAX_LIMIT);
+        sql.push_str(&format!(" ORDER BY name LIMIT {limit}"));
+        let mut select = sqlx::query(&sql);
+        for value in binds {
+            select = select.bind(value);
+        }
+        let rows = select.fetch_all(&self.pool).await?;
+        let mut page = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(name) = canonical(row.try_get(0)?) else {
+                continue;
+            };
+            let target = match (
+                row.try_get::<Option<String>, _>(2)?,
+                row.try_get::<Option<String>, _>(3)?,
+            ) {
+                (_, Some(primary)) => DomainTarget::AliasOf(stored_domain(&primary)?),
+                (Some(profile), None) => DomainTarget::Profile(profile),
+                (None, None) => continue,
+            };
+            page.push(DomainRecord {
+                name,
+                status: parse_status(row.try_get(1)?),
+                target,
+            });
+        }
+        Ok(page)
     }
 
     /// Every domain, sorted by name, primaries with their aliases and override counts.
@@ -381,6 +515,31 @@ pub(super) fn domain_json(
         (None, None) => {}
     }
     value
+}
+
+/// The domain with its aliases and override count, as [`Store::get_domain`] gives it.
+pub(super) async fn domain_info(
+    conn: &mut AnyConnection,
+    domain: &Domain,
+) -> Result<DomainInfo, DirectoryError> {
+    let row = domain_row(conn, domain)
+        .await?
+        .ok_or_else(|| not_found(domain))?;
+    let kind = match (row.alias_of, row.profile) {
+        (Some(primary), _) => DomainKind::Alias {
+            primary: stored_domain(&primary)?,
+        },
+        (None, profile) => DomainKind::Primary {
+            profile: profile.unwrap_or_default(),
+            aliases: aliases_of(conn, domain).await?,
+            users: user_count(conn, domain).await?,
+        },
+    };
+    Ok(DomainInfo {
+        name: domain.clone(),
+        status: row.status,
+        kind,
+    })
 }
 
 pub(super) async fn domain_row(

@@ -6,9 +6,9 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::Store;
-use crate::admin::Actor;
+use crate::admin::{Actor, check_version};
 use crate::error::{DirectoryError, ObjectKind};
-use crate::model::{ProfileEntry, Upsert, check_profile_name};
+use crate::model::{ProfileEntry, Upsert, check_profile_name, profile_version};
 
 /// How many of the domains using a profile [`DirectoryError::ProfileInUse`] names.
 const IN_USE_SAMPLE: usize = 10;
@@ -25,6 +25,18 @@ impl Store {
         name: &str,
         profile: &ServiceProfile,
     ) -> Result<Upsert, DirectoryError> {
+        self.put_profile_if(by, name, profile, None).await
+    }
+
+    /// [`Store::put_profile`], only if the stored profile's [`profile_version`] is `if_match`
+    /// (`*`: any existing one); [`DirectoryError::Changed`] otherwise.
+    pub async fn put_profile_if(
+        &self,
+        by: &Actor,
+        name: &str,
+        profile: &ServiceProfile,
+        if_match: Option<&str>,
+    ) -> Result<Upsert, DirectoryError> {
         check_profile_name(name)?;
         profile
             .validate()
@@ -36,6 +48,11 @@ impl Store {
         let settings = after.to_string();
         let mut tx = self.begin_write(by).await?;
         let before = stored_settings(&mut tx, name).await?;
+        let current = before
+            .as_deref()
+            .map(|text| parse_profile(name, text).map(|p| profile_version(&p)))
+            .transpose()?;
+        check_version(ObjectKind::Profile, name, current.as_deref(), if_match)?;
         let outcome = if before.is_some() {
             sqlx::query("UPDATE profiles SET settings = $1 WHERE name = $2")
                 .bind(settings)
@@ -100,6 +117,17 @@ impl Store {
     /// Removes the profile `name`; refused with [`DirectoryError::ProfileInUse`] while any
     /// domain uses it.
     pub async fn remove_profile(&self, by: &Actor, name: &str) -> Result<(), DirectoryError> {
+        self.remove_profile_if(by, name, None).await
+    }
+
+    /// [`Store::remove_profile`], only if the stored profile's [`profile_version`] is
+    /// `if_match`; [`DirectoryError::Changed`] otherwise.
+    pub async fn remove_profile_if(
+        &self,
+        by: &Actor,
+        name: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), DirectoryError> {
         let mut tx = self.begin_write(by).await?;
         let Some(before) = stored_settings(&mut tx, name).await? else {
             return Err(DirectoryError::NotFound {
@@ -107,6 +135,8 @@ impl Store {
                 name: name.to_owned(),
             });
         };
+        let current = profile_version(&parse_profile(name, &before)?);
+        check_version(ObjectKind::Profile, name, Some(&current), if_match)?;
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domains WHERE profile = $1")
             .bind(name)
             .fetch_one(&mut *tx)
