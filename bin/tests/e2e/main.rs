@@ -23,6 +23,7 @@
 //! - `signals`: the real binary under SIGHUP (config reload) and SIGTERM (graceful exit).
 //! - `admin_api`: the admin API over HTTP: tokens and scopes, every resource, errors naming the
 //!   field, If-Match between two concurrent writers, a created domain answered within 2 s.
+//! - `contract`: schemathesis checks the running admin API against its OpenAPI description.
 //! - `tls`: the hoster's certificate and per-domain certificates chosen by SNI.
 //! - `transfer`: `import` and `export`: 100,000 domains from CSV (timed), identical round trips,
 //!   bad rows named by line.
@@ -48,6 +49,7 @@ mod admin_api;
 mod auth;
 mod autoconfig;
 mod consistency;
+mod contract;
 mod exchangelib;
 mod hostile;
 mod live;

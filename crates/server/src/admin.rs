@@ -267,7 +267,7 @@ pub(crate) fn etag(version: &str) -> HeaderValue {
 }
 
 /// The version an `If-Match` header asks for: the tag without quotes, or `*`. A list of tags
-/// or a weak tag is refused (412): a change needs one exact version.
+/// or a weak tag is refused (400): a change needs one exact version.
 pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -276,16 +276,31 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     if value == "*" {
         return Ok(Some("*".to_owned()));
     }
-    match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+    // RFC 9110 quotes the tag; a bare one is taken too, as many clients send it so.
+    let tag = match value.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"'),
+        None => Some(value),
+    };
+    match tag {
         Some(tag) if !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_hexdigit()) => {
             Ok(Some(tag.to_owned()))
         }
-        _ => Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "If-Match must be one strong ETag as given by GET, or *",
-            None,
-        )),
+        // A malformed header is the request's fault (400); 412 is kept for a well-formed
+        // version that no longer matches.
+        _ => Err(
+            ApiError::bad_request("If-Match must be one strong ETag as given by GET, or *")
+                .at("If-Match"),
+        ),
+    }
+}
+
+/// Reads the `limit` of a listing: absent is `default`, else 1 to `max` (400 beyond, so a
+/// client learns the bound instead of silently getting less).
+pub(crate) fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_request(&format!("limit must be 1 to {max}")).at("limit")),
     }
 }
 
@@ -328,9 +343,12 @@ mod tests {
         assert_eq!(if_match(&headers).unwrap().as_deref(), Some("0a1b"));
         headers.insert(header::IF_MATCH, HeaderValue::from_static("*"));
         assert_eq!(if_match(&headers).unwrap().as_deref(), Some("*"));
-        for bad in ["W/\"0a1b\"", "\"a\", \"b\"", "0a1b", "\"\""] {
+        headers.insert(header::IF_MATCH, HeaderValue::from_static("0a1b"));
+        assert_eq!(if_match(&headers).unwrap().as_deref(), Some("0a1b"));
+        for bad in ["W/\"0a1b\"", "\"a\", \"b\"", "\"0a1b", "\"\"", "null"] {
             headers.insert(header::IF_MATCH, HeaderValue::from_static(bad));
-            assert!(if_match(&headers).is_err(), "{bad}");
+            let e = if_match(&headers).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
         }
     }
 

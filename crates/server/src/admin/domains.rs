@@ -15,7 +15,7 @@ use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{AdminState, ApiError, Caller, ErrorBody, etag, if_match, json_body};
+use super::{AdminState, ApiError, Caller, ErrorBody, etag, if_match, json_body, page_limit};
 
 pub(super) fn routes() -> Router<AdminState> {
     Router::new()
@@ -129,6 +129,7 @@ pub(super) struct DomainPatch {
 #[into_params(parameter_in = Query)]
 pub(super) struct ListParams {
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -220,7 +221,7 @@ async fn list(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<DomainPage>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(&e.body_text()))?;
-    let limit = params.limit.unwrap_or(100).clamp(1, DomainQuery::MAX_LIMIT);
+    let limit = page_limit(params.limit, 100, DomainQuery::MAX_LIMIT)?;
     let query = DomainQuery {
         after: params.cursor,
         limit,
@@ -346,7 +347,7 @@ async fn show(
 /// is unchanged since that GET (412 otherwise); without, unconditionally.
 #[utoipa::path(put, path = "/v1/domains/{name}", tag = "domains", request_body = DomainPut,
     params(("name" = String, Path, description = "The domain"),
-           ("If-Match" = Option<String>, Header, description = "The ETag of the version this change is based on")),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag of the version this change is based on", pattern = r#"^(\*|[0-9a-f]+|"[0-9a-f]+")$"#)),
     responses(
         (status = 200, description = "Updated (or already so)", body = DomainView, headers(("ETag" = String))),
         (status = 201, description = "Created", body = DomainView, headers(("ETag" = String), ("Location" = String))),
@@ -427,7 +428,7 @@ async fn put(
 /// Suspend, resume, or move a primary to another profile. If-Match as for PUT.
 #[utoipa::path(patch, path = "/v1/domains/{name}", tag = "domains", request_body = DomainPatch,
     params(("name" = String, Path, description = "The domain"),
-           ("If-Match" = Option<String>, Header, description = "The ETag of the version this change is based on")),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag of the version this change is based on", pattern = r#"^(\*|[0-9a-f]+|"[0-9a-f]+")$"#)),
     responses(
         (status = 200, description = "Updated", body = DomainView, headers(("ETag" = String))),
         (status = 400, description = "Not JSON", body = ErrorBody),
@@ -490,7 +491,7 @@ async fn update(
 /// Stop hosting the domain. If-Match as for PUT.
 #[utoipa::path(delete, path = "/v1/domains/{name}", tag = "domains",
     params(("name" = String, Path, description = "The domain"), RemoveParams,
-           ("If-Match" = Option<String>, Header, description = "The ETag of the version this change is based on")),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag of the version this change is based on", pattern = r#"^(\*|[0-9a-f]+|"[0-9a-f]+")$"#)),
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "Bad query", body = ErrorBody),

@@ -17,7 +17,7 @@ use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{AdminState, ApiError, Caller, ErrorBody, etag, if_match, json_body};
+use super::{AdminState, ApiError, Caller, ErrorBody, etag, if_match, json_body, page_limit};
 
 pub(super) fn routes() -> Router<AdminState> {
     Router::new()
@@ -112,7 +112,7 @@ fn profile_answer(status: StatusCode, profile: &ServiceProfile) -> Response {
 /// within a second. If-Match: only if unchanged since that GET.
 #[utoipa::path(put, path = "/v1/profiles/{name}", tag = "profiles", request_body = Object,
     params(("name" = String, Path, description = "The profile"),
-           ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag this change is based on", pattern = r#"^(\*|[0-9a-f]+|"[0-9a-f]+")$"#)),
     responses((status = 200, description = "Replaced", body = Object, headers(("ETag" = String))),
               (status = 201, description = "Created", body = Object, headers(("ETag" = String))),
               (status = 400, description = "Not JSON", body = ErrorBody),
@@ -141,10 +141,11 @@ async fn put_profile(
 /// Remove a profile no domain uses.
 #[utoipa::path(delete, path = "/v1/profiles/{name}", tag = "profiles",
     params(("name" = String, Path, description = "The profile"),
-           ("If-Match" = Option<String>, Header, description = "The ETag this change is based on")),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag this change is based on", pattern = r#"^(\*|[0-9a-f]+|"[0-9a-f]+")$"#)),
     responses((status = 204, description = "Removed"),
               (status = 401, description = "No valid token", body = ErrorBody),
               (status = 403, description = "Read-only token", body = ErrorBody),
+              (status = 400, description = "Malformed If-Match", body = ErrorBody),
               (status = 404, description = "No such profile", body = ErrorBody),
               (status = 409, description = "Still used by domains", body = ErrorBody),
               (status = 412, description = "Changed since read", body = ErrorBody)),
@@ -375,9 +376,21 @@ pub(super) struct TokenView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewToken {
+    /// Letters, digits, '.', '_', '-'; not `cli` or `config`.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     name: String,
-    /// `read` or `write`.
+    /// `read` or `write` (read here as text, so a wrong one is a 422 naming the field).
+    #[schema(value_type = ScopeName)]
     scope: String,
+}
+
+/// What a token may do.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // only its schema is used
+pub(super) enum ScopeName {
+    Read,
+    Write,
 }
 
 /// Every token, revoked ones included.
@@ -464,8 +477,10 @@ async fn revoke_token(
 #[into_params(parameter_in = Query)]
 pub(super) struct AuditParams {
     /// Entries per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}\\.[0-9]{1,18}$", nullable = false)]
     cursor: Option<String>,
 }
 
@@ -506,7 +521,7 @@ async fn audit(
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(&e.body_text()))?;
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(params.limit, 100, 1000)?;
     let before = match params.cursor.as_deref() {
         None => None,
         Some(cursor) => Some(
