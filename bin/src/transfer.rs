@@ -25,13 +25,21 @@ use crate::open_store;
 pub(crate) struct ImportArgs {
     /// A CSV of domains (header row, then domain,profile,alias_of and optionally status) or a
     /// JSON file as `export --format json` writes it.
-    file: PathBuf,
+    #[arg(
+        required_unless_present = "from_automx2",
+        conflicts_with = "from_automx2"
+    )]
+    file: Option<PathBuf>,
     /// The file's format; by default from its extension (.csv, .json).
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// Check everything and say what would change, without writing anything.
     #[arg(long)]
     dry_run: bool,
+    /// Read an automx2 SQLite database instead: its providers, domains and servers become
+    /// profiles and domains (what cannot come along is listed).
+    #[arg(long, value_name = "PATH.sqlite")]
+    from_automx2: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -119,8 +127,11 @@ impl Parsed {
 }
 
 pub(crate) async fn import(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
-    let label = args.file.display().to_string();
-    let parsed = read_file(&args.file, args.format)?;
+    let (label, parsed) = match (&args.file, &args.from_automx2) {
+        (_, Some(path)) => (path.display().to_string(), read_automx2(path).await?),
+        (Some(path), None) => (path.display().to_string(), read_file(path, args.format)?),
+        (None, None) => bail!("name a FILE or --from-automx2 PATH"),
+    };
     let store = open_store(config).await?;
     // As `domain add`: the config's profiles and the fresh-install default exist first, so a
     // file naming them imports into a new directory.
@@ -154,6 +165,25 @@ pub(crate) async fn import(config: &Config, args: ImportArgs) -> anyhow::Result<
         "{label}: {} problem(s); nothing was changed",
         problems.len()
     )
+}
+
+/// The automx2 database as import data; what stays behind is said on standard error.
+async fn read_automx2(path: &Path) -> anyhow::Result<Parsed> {
+    let import = autodisco_directory::automx2::read_automx2(path)
+        .await
+        .with_context(|| format!("cannot read the automx2 database {}", path.display()))?;
+    for note in &import.notes {
+        eprintln!("note: {note}");
+    }
+    let mut parsed = Parsed::new();
+    for name in import.data.profiles.iter().map(|(name, _)| name.clone()) {
+        parsed.place(Section::Profiles, format!("profile {name}"));
+    }
+    for record in &import.data.domains {
+        parsed.place(Section::Domains, format!("domain {}", record.name));
+    }
+    parsed.data = import.data;
+    Ok(parsed)
 }
 
 fn print_report(report: &ImportReport, dry_run: bool) {

@@ -14,6 +14,7 @@
 //!   snapshot and the refresher that keeps it fresh.
 //! - [`admin`]: who changes the directory ([`Actor`]), the audit log's entries
 //!   ([`AuditEntry`]) and the admin API's tokens ([`ApiToken`], [`TokenScope`]).
+//! - [`automx2`]: reading an automx2 database for import ([`automx2::read_automx2`]).
 //! - [`model`]: the records the store hands out ([`DomainInfo`], [`UserOverride`], ...).
 //! - [`transfer`]: bulk import and export ([`DirectoryData`], [`Store::import`],
 //!   [`Store::export`]).
@@ -21,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod automx2;
 pub mod error;
 pub mod live;
 pub mod model;

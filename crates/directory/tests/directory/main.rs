@@ -9,6 +9,7 @@
 mod support;
 
 mod admin;
+mod automx2;
 mod connect;
 mod domains;
 mod live;
