@@ -48,10 +48,7 @@ impl Store {
         let settings = after.to_string();
         let mut tx = self.begin_write(by).await?;
         let before = stored_settings(&mut tx, name).await?;
-        let current = before
-            .as_deref()
-            .map(|text| parse_profile(name, text).map(|p| profile_version(&p)))
-            .transpose()?;
+        let current = before.as_deref().map(|text| stored_version(name, text));
         check_version(ObjectKind::Profile, name, current.as_deref(), if_match)?;
         let outcome = if before.is_some() {
             sqlx::query("UPDATE profiles SET settings = $1 WHERE name = $2")
@@ -135,7 +132,7 @@ impl Store {
                 name: name.to_owned(),
             });
         };
-        let current = profile_version(&parse_profile(name, &before)?);
+        let current = stored_version(name, &before);
         check_version(ObjectKind::Profile, name, Some(&current), if_match)?;
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domains WHERE profile = $1")
             .bind(name)
@@ -165,6 +162,15 @@ impl Store {
         tx.audit("profile.remove", name, Some(before), None).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The version tag of a stored profile; one that no longer reads (a hand edit) still has one,
+/// of its text, so it can be replaced or removed.
+fn stored_version(name: &str, settings: &str) -> String {
+    match parse_profile(name, settings) {
+        Ok(profile) => profile_version(&profile),
+        Err(_) => crate::admin::version_tag(settings.as_bytes()),
     }
 }
 
