@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{DirectoryError, ObjectKind};
-use crate::model::is_plain_name;
+use crate::model::{hex, is_plain_name};
 
 /// Who makes a change; recorded with every audit entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -136,12 +136,6 @@ pub(crate) fn token_hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// A short content tag: the first 16 hex digits of SHA-256. Collisions between two versions of
-/// one object are what would matter, and 64 bits make them practically impossible.
-pub(crate) fn version_tag(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes)[..8])
-}
-
 /// Refuses a conditional change whose expected version (`if_match`, HTTP If-Match without
 /// quotes, `*` for "any existing") differs from `current` (`None`: the object does not exist).
 pub(crate) fn check_version(
@@ -165,10 +159,6 @@ pub(crate) fn check_version(
             current: current.unwrap_or("none").to_owned(),
         })
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Token names are typed on command lines and recorded as audit actors: plain, and never one

@@ -3,8 +3,6 @@
 use std::fmt;
 
 use autodisco_proto::{Domain, ProfileError};
-
-use crate::transfer::ImportProblem;
 use thiserror::Error;
 
 /// What kind of object an error is about.
@@ -75,6 +73,39 @@ pub enum OverrideProblem {
         /// `display name`, `login name` or `redirect URL`.
         field: &'static str,
     },
+}
+
+/// Which list of a `DirectoryData` an item or a problem belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Section {
+    /// `profiles`.
+    Profiles,
+    /// `domains`.
+    Domains,
+    /// `users`.
+    Users,
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Profiles => "profiles",
+            Self::Domains => "domains",
+            Self::Users => "users",
+        })
+    }
+}
+
+/// Why one item of an import is refused: the caller maps `(section, index)` back to its file's
+/// line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportProblem {
+    /// The list the item is in.
+    pub section: Section,
+    /// Its position in that list, from 0.
+    pub index: usize,
+    /// What is wrong, in words.
+    pub message: String,
 }
 
 /// An error from the directory's store, snapshot builder or refresher.

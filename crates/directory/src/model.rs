@@ -81,14 +81,14 @@ impl DomainInfo {
             }
             DomainKind::Alias { primary } => text.push_str(&format!("alias {primary}\n")),
         }
-        crate::admin::version_tag(text.as_bytes())
+        version_tag(text.as_bytes())
     }
 }
 
 /// A tag that changes whenever the profile changes (its ETag in the admin API).
 pub fn profile_version(profile: &ServiceProfile) -> String {
     let json = serde_json::to_string(profile).expect("a ServiceProfile always serialises");
-    crate::admin::version_tag(json.as_bytes())
+    version_tag(json.as_bytes())
 }
 
 /// Whether a domain stands on its own or points at another.
@@ -284,6 +284,18 @@ pub fn check_profile_name(name: &str) -> Result<(), DirectoryError> {
             name: name.to_owned(),
         })
     }
+}
+
+/// A short content tag: the first 16 hex digits of SHA-256. Collisions between two versions of
+/// one object are what would matter, and 64 bits make them practically impossible.
+pub(crate) fn version_tag(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes)[..8])
+}
+
+/// Bytes as lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// 1 to 64 ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit: safe on a

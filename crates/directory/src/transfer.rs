@@ -4,10 +4,9 @@
 //! store takes and gives these types, checks every item against the file and the database
 //! together, and applies all of it in one transaction or nothing.
 
-use std::fmt;
-
 use autodisco_proto::{Domain, ServiceProfile};
 
+pub use crate::error::{ImportProblem, Section};
 use crate::model::{DomainStatus, UserOverride};
 
 /// What an import brings, or an export holds, in the order it is applied: profiles, domains
@@ -40,39 +39,6 @@ pub enum DomainTarget {
     Profile(String),
     /// An alias of this primary domain.
     AliasOf(Domain),
-}
-
-/// Which list of a [`DirectoryData`] an item or a problem belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Section {
-    /// `profiles`.
-    Profiles,
-    /// `domains`.
-    Domains,
-    /// `users`.
-    Users,
-}
-
-impl fmt::Display for Section {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Profiles => "profiles",
-            Self::Domains => "domains",
-            Self::Users => "users",
-        })
-    }
-}
-
-/// Why one item of an import is refused: the caller maps `(section, index)` back to its file's
-/// line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportProblem {
-    /// The list the item is in.
-    pub section: Section,
-    /// Its position in that list, from 0.
-    pub index: usize,
-    /// What is wrong, in words.
-    pub message: String,
 }
 
 /// How many items of one kind an import creates, changes, or finds as they are.

@@ -170,7 +170,7 @@ impl Store {
 fn stored_version(name: &str, settings: &str) -> String {
     match parse_profile(name, settings) {
         Ok(profile) => profile_version(&profile),
-        Err(_) => crate::admin::version_tag(settings.as_bytes()),
+        Err(_) => crate::model::version_tag(settings.as_bytes()),
     }
 }
 

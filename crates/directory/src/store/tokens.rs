@@ -6,9 +6,10 @@ use subtle::ConstantTimeEq;
 
 use super::Store;
 use crate::admin::{
-    Actor, ApiToken, TokenScope, check_token_name, hex, new_token_secret, token_hash, unix_now,
+    Actor, ApiToken, TokenScope, check_token_name, new_token_secret, token_hash, unix_now,
 };
 use crate::error::{DirectoryError, ObjectKind};
+use crate::model::hex;
 
 impl Store {
     /// Creates the token `name` with `scope` and returns its secret, which exists nowhere else
