@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-use super::Store;
 use super::audit::Change;
 use super::profiles::profile_exists;
+use super::{Backend, Store};
 use crate::admin::{Actor, check_version};
 use crate::error::{DirectoryError, ObjectKind};
 use crate::model::{
@@ -393,7 +393,22 @@ impl Store {
                 .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
                 .flat_map(char::to_lowercase)
                 .collect();
-            bind(&mut sql, " AND name LIKE ?", format!("{clean}%"));
+            if !clean.is_empty() {
+                // Every name with the prefix sorts at or after it, so the name index starts the
+                // walk there. SQLite compares bytes, so the range also ends where the prefix
+                // does (its last character plus one): a pure index range. PostgreSQL's
+                // collation may not be byte order, so there LIKE alone decides where it ends.
+                bind(&mut sql, " AND name >= ?", clean.clone());
+                if self.backend == Backend::Sqlite {
+                    let mut end = clean.clone().into_bytes();
+                    if let Some(last) = end.last_mut() {
+                        *last += 1;
+                    }
+                    let end = String::from_utf8(end).expect("ASCII stays ASCII");
+                    bind(&mut sql, " AND name < ?", end);
+                }
+                bind(&mut sql, " AND name LIKE ?", format!("{clean}%"));
+            }
         }
         let limit = query.limit.clamp(1, DomainQuery::MAX_LIMIT);
         sql.push_str(&format!(" ORDER BY name LIMIT {limit}"));
