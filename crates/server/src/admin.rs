@@ -282,7 +282,13 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
         None => Some(value),
     };
     match tag {
-        Some(tag) if !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_hexdigit()) => {
+        // Tags are lower-case hex, as GET gives them.
+        Some(tag)
+            if !tag.is_empty()
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
             Ok(Some(tag.to_owned()))
         }
         // A malformed header is the request's fault (400); 412 is kept for a well-formed
@@ -302,6 +308,17 @@ pub(crate) fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u
         Some(n) if (1..=max).contains(&n) => Ok(n),
         Some(_) => Err(ApiError::bad_request(&format!("limit must be 1 to {max}")).at("limit")),
     }
+}
+
+/// Refuses a query or path value with control characters (400 naming it): no name holds one,
+/// and PostgreSQL refuses NUL in text outright.
+pub(crate) fn plain_text(field: &str, value: Option<&str>) -> Result<(), ApiError> {
+    if value.is_some_and(|v| v.chars().any(char::is_control)) {
+        return Err(
+            ApiError::bad_request(&format!("{field} contains a control character")).at(field),
+        );
+    }
+    Ok(())
 }
 
 /// Reads a JSON body into `T`, answering 400 (not JSON) or 422 (JSON of the wrong shape, with
@@ -345,7 +362,14 @@ mod tests {
         assert_eq!(if_match(&headers).unwrap().as_deref(), Some("*"));
         headers.insert(header::IF_MATCH, HeaderValue::from_static("0a1b"));
         assert_eq!(if_match(&headers).unwrap().as_deref(), Some("0a1b"));
-        for bad in ["W/\"0a1b\"", "\"a\", \"b\"", "\"0a1b", "\"\"", "null"] {
+        for bad in [
+            "\"0A1B\"",
+            "W/\"0a1b\"",
+            "\"a\", \"b\"",
+            "\"0a1b",
+            "\"\"",
+            "null",
+        ] {
             headers.insert(header::IF_MATCH, HeaderValue::from_static(bad));
             let e = if_match(&headers).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");

@@ -15,7 +15,9 @@ use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{AdminState, ApiError, Caller, ErrorBody, etag, if_match, json_body, page_limit};
+use super::{
+    AdminState, ApiError, Caller, ErrorBody, etag, if_match, json_body, page_limit, plain_text,
+};
 
 pub(super) fn routes() -> Router<AdminState> {
     Router::new()
@@ -132,12 +134,15 @@ pub(super) struct ListParams {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", nullable = false)]
     cursor: Option<String>,
     /// Only primaries with this profile.
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", nullable = false)]
     profile: Option<String>,
     /// Only domains with this status.
     status: Option<Status>,
     /// Only names starting with this.
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", nullable = false)]
     q: Option<String>,
 }
 
@@ -222,6 +227,9 @@ async fn list(
 ) -> Result<Json<DomainPage>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(&e.body_text()))?;
     let limit = page_limit(params.limit, 100, DomainQuery::MAX_LIMIT)?;
+    plain_text("cursor", params.cursor.as_deref())?;
+    plain_text("profile", params.profile.as_deref())?;
+    plain_text("q", params.q.as_deref())?;
     let query = DomainQuery {
         after: params.cursor,
         limit,

@@ -17,7 +17,9 @@ use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{AdminState, ApiError, Caller, ErrorBody, etag, if_match, json_body, page_limit};
+use super::{
+    AdminState, ApiError, Caller, ErrorBody, etag, if_match, json_body, page_limit, plain_text,
+};
 
 pub(super) fn routes() -> Router<AdminState> {
     Router::new()
@@ -87,8 +89,9 @@ async fn list_profiles(
 /// One profile's settings (the keys of a `[profiles.NAME]` table in the config), with its
 /// ETag.
 #[utoipa::path(get, path = "/v1/profiles/{name}", tag = "profiles",
-    params(("name" = String, Path, description = "The profile")),
+    params(("name" = String, Path, description = "The profile", pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")),
     responses((status = 200, description = "The settings", body = Object, headers(("ETag" = String))),
+              (status = 400, description = "A control character in the name", body = ErrorBody),
               (status = 401, description = "No valid token", body = ErrorBody),
               (status = 404, description = "No such profile", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -96,6 +99,7 @@ async fn show_profile(
     State(state): State<AdminState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    plain_text("name", Some(&name))?;
     let profile = state.directory.store().get_profile(&name).await?;
     Ok(profile_answer(StatusCode::OK, &profile))
 }
@@ -111,7 +115,7 @@ fn profile_answer(status: StatusCode, profile: &ServiceProfile) -> Response {
 /// Create or replace a profile (idempotent). Domains using it answer with the new settings
 /// within a second. If-Match: only if unchanged since that GET.
 #[utoipa::path(put, path = "/v1/profiles/{name}", tag = "profiles", request_body = Object,
-    params(("name" = String, Path, description = "The profile"),
+    params(("name" = String, Path, description = "The profile", pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"),
            ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag this change is based on", pattern = r#"^(\*|[0-9a-f]+|"[0-9a-f]+")$"#)),
     responses((status = 200, description = "Replaced", body = Object, headers(("ETag" = String))),
               (status = 201, description = "Created", body = Object, headers(("ETag" = String))),
@@ -128,6 +132,7 @@ async fn put_profile(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    plain_text("name", Some(&name))?;
     let expected = if_match(&headers)?;
     let profile: ServiceProfile = json_body(&body)?;
     let upsert = state
@@ -140,7 +145,7 @@ async fn put_profile(
 
 /// Remove a profile no domain uses.
 #[utoipa::path(delete, path = "/v1/profiles/{name}", tag = "profiles",
-    params(("name" = String, Path, description = "The profile"),
+    params(("name" = String, Path, description = "The profile", pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"),
            ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag this change is based on", pattern = r#"^(\*|[0-9a-f]+|"[0-9a-f]+")$"#)),
     responses((status = 204, description = "Removed"),
               (status = 401, description = "No valid token", body = ErrorBody),
@@ -156,6 +161,7 @@ async fn remove_profile(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
+    plain_text("name", Some(&name))?;
     let expected = if_match(&headers)?;
     state
         .directory
@@ -454,8 +460,9 @@ fn unix_now() -> i64 {
 
 /// Revoke a token: refused from the next request on.
 #[utoipa::path(delete, path = "/v1/tokens/{name}", tag = "tokens",
-    params(("name" = String, Path, description = "The token's name")),
+    params(("name" = String, Path, description = "The token's name", pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")),
     responses((status = 204, description = "Revoked"),
+              (status = 400, description = "A control character in the name", body = ErrorBody),
               (status = 401, description = "No valid token", body = ErrorBody),
               (status = 403, description = "Read-only token", body = ErrorBody),
               (status = 404, description = "No such token", body = ErrorBody)),
@@ -465,6 +472,7 @@ async fn revoke_token(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    plain_text("name", Some(&name))?;
     state
         .directory
         .store()
