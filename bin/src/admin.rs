@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use std::collections::HashMap;
 
 use autodisco_directory::{
-    DomainHealth, DomainKind, DomainRemoval, DomainStatus, HealthStatus, Redirect, Store, Upsert,
-    UserOverride,
+    Actor, DomainHealth, DomainKind, DomainRemoval, DomainStatus, HealthStatus, Redirect, Store,
+    Upsert, UserOverride,
 };
 use autodisco_proto::{Domain, EmailAddress, ServiceProfile};
 use autodisco_server::bootstrap::{
@@ -175,7 +175,7 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
             let domain = domain_arg(&name)?;
             if let Some(primary) = alias_of {
                 let primary = domain_arg(&primary)?;
-                store.add_alias(&domain, &primary).await?;
+                store.add_alias(&Actor::Cli, &domain, &primary).await?;
                 println!("added {domain} as an alias of {primary}");
             } else {
                 // Profiles the config defines but the directory lacks, and the fresh-install
@@ -183,7 +183,7 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
                 add_missing_config_profiles(config, &store).await?;
                 ensure_default_profile(config, &store).await?;
                 let profile = profile.unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
-                store.add_domain(&domain, &profile).await?;
+                store.add_domain(&Actor::Cli, &domain, &profile).await?;
                 println!("added {domain} with profile {profile}");
             }
             println!("the customer adds:");
@@ -199,7 +199,7 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
             } else {
                 DomainRemoval::OnlyIfUnused
             };
-            let removed = store.remove_domain(&domain, removal).await?;
+            let removed = store.remove_domain(&Actor::Cli, &domain, removal).await?;
             println!("removed {domain}");
             for alias in &removed.aliases {
                 println!("removed alias {alias}");
@@ -243,17 +243,21 @@ pub(crate) async fn domain(config: &Config, command: DomainCommand) -> anyhow::R
         }
         DomainCommand::SetProfile { name, profile } => {
             let domain = domain_arg(&name)?;
-            store.set_profile(&domain, &profile).await?;
+            store.set_profile(&Actor::Cli, &domain, &profile).await?;
             println!("{domain} now uses profile {profile}");
         }
         DomainCommand::Suspend { name } => {
             let domain = domain_arg(&name)?;
-            store.set_status(&domain, DomainStatus::Suspended).await?;
+            store
+                .set_status(&Actor::Cli, &domain, DomainStatus::Suspended)
+                .await?;
             println!("{domain} suspended: answered as not hosted");
         }
         DomainCommand::Resume { name } => {
             let domain = domain_arg(&name)?;
-            store.set_status(&domain, DomainStatus::Active).await?;
+            store
+                .set_status(&Actor::Cli, &domain, DomainStatus::Active)
+                .await?;
             println!("{domain} active again");
         }
     }
@@ -351,7 +355,7 @@ pub(crate) async fn profile(config: &Config, command: ProfileCommand) -> anyhow:
                 Some(path) => read_profile_file(&path)?,
                 None => ServiceProfile::default_for_hoster(config.hoster.as_str()),
             };
-            store.put_profile(&name, &profile).await?;
+            store.put_profile(&Actor::Cli, &name, &profile).await?;
             println!("profile {name} created");
         }
         ProfileCommand::Set { name, file } => {
@@ -362,7 +366,7 @@ pub(crate) async fn profile(config: &Config, command: ProfileCommand) -> anyhow:
                     config.origin()
                 );
             }
-            let upsert = store.put_profile(&name, &profile).await?;
+            let upsert = store.put_profile(&Actor::Cli, &name, &profile).await?;
             println!("profile {name} {}", upsert_word(upsert));
         }
         ProfileCommand::List => {
@@ -378,7 +382,7 @@ pub(crate) async fn profile(config: &Config, command: ProfileCommand) -> anyhow:
             );
         }
         ProfileCommand::Remove { name } => {
-            store.remove_profile(&name).await?;
+            store.remove_profile(&Actor::Cli, &name).await?;
             println!("profile {name} removed");
         }
     }
@@ -403,25 +407,27 @@ pub(crate) async fn user(config: &Config, command: UserCommand) -> anyhow::Resul
                 (None, Some(url)) => Some(Redirect::Url(url)),
                 (None, None) => None,
             };
-            let (stored, upsert) = store.put_user(&user).await?;
+            let (stored, upsert) = store.put_user(&Actor::Cli, &user).await?;
             println!("override for {} {}", stored.address, upsert_word(upsert));
         }
         UserCommand::Remove { address } => {
             let address = address_arg(&address)?;
-            store.remove_user(&address).await?;
+            store.remove_user(&Actor::Cli, &address).await?;
             println!("override for {address} removed");
         }
         UserCommand::Passwd { address, remove } => {
             let address = address_arg(&address)?;
             if remove {
-                store.remove_password(&address).await?;
+                store.remove_password(&Actor::Cli, &address).await?;
                 println!("password for {address} removed");
                 return Ok(());
             }
             let password = read_new_password(&address)?;
             let hash = autodisco_server::hash_password(&password)
                 .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
-            let (stored, upsert) = store.set_password_hash(&address, &hash).await?;
+            let (stored, upsert) = store
+                .set_password_hash(&Actor::Cli, &address, &hash)
+                .await?;
             println!("password for {stored} {}", upsert_word(upsert));
             if config.auth.mode != autodisco_server::config::AuthMode::Basic
                 || config.auth.imap.is_some()

@@ -5,6 +5,8 @@ mod args;
 mod check;
 mod dns;
 mod probe;
+mod tokens;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +67,18 @@ enum Command {
     /// The DNS records customer domains publish.
     #[command(subcommand)]
     Dns(dns::DnsCommand),
+    /// Import domains (CSV) or profiles, domains and user overrides (JSON), all or nothing.
+    ///
+    /// Existing objects are updated, nothing is removed. Every row is checked first; each bad
+    /// one is named by its line (CSV) or place (JSON), and then nothing is written.
+    Import(transfer::ImportArgs),
+    /// Export the domains (CSV) or the whole directory without passwords (JSON).
+    Export(transfer::ExportArgs),
+    /// Manage the admin API's bearer tokens.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// Show the log of directory changes (who, what, when), newest first.
+    Audit(tokens::AuditArgs),
     /// Discover an address's settings as Outlook does and explain every step (needs no config
     /// file and no database). Exit codes: 0 settings found, 1 not found, 2 usage or
     /// configuration error.
@@ -110,6 +124,10 @@ fn main() -> ExitCode {
             Command::Profile(command) => admin::profile(&config, command).await,
             Command::User(command) => admin::user(&config, command).await,
             Command::Dns(command) => dns::dns(&config, command).await,
+            Command::Import(args) => transfer::import(&config, args).await,
+            Command::Export(args) => transfer::export(&config, args).await,
+            Command::Token(command) => tokens::token(&config, command).await,
+            Command::Audit(args) => tokens::audit(&config, args).await,
             Command::Probe(_) => unreachable!("dispatched before the config is loaded"),
         }
     });

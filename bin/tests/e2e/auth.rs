@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use autodisco_directory::{LiveDirectory, Store};
+use autodisco_directory::{Actor, LiveDirectory, Store};
 use autodisco_proto::soap::{SoapRequest, SoapResponse, SoapResponseBody};
 use autodisco_server::RunningServer;
 use autodisco_server::auth_limits::FAILURE_FLOOR;
@@ -90,11 +90,15 @@ impl AuthServer {
             .unwrap();
         let domain = |name: &str| autodisco_proto::Domain::parse(name).unwrap();
         store
-            .add_domain(&domain("customer.example"), "default")
+            .add_domain(&Actor::Cli, &domain("customer.example"), "default")
             .await
             .unwrap();
         store
-            .add_alias(&domain("alias.example"), &domain("customer.example"))
+            .add_alias(
+                &Actor::Cli,
+                &domain("alias.example"),
+                &domain("customer.example"),
+            )
             .await
             .unwrap();
         let directory = LiveDirectory::load(store.clone()).await.unwrap();
@@ -310,10 +314,18 @@ async fn directory_passwords_set_with_the_cli(backend: Backend) {
     let customer = autodisco_proto::Domain::parse("customer.example").unwrap();
     server
         .store
-        .remove_domain(&customer, autodisco_directory::DomainRemoval::Cascade)
+        .remove_domain(
+            &Actor::Cli,
+            &customer,
+            autodisco_directory::DomainRemoval::Cascade,
+        )
         .await
         .unwrap();
-    server.store.add_domain(&customer, "default").await.unwrap();
+    server
+        .store
+        .add_domain(&Actor::Cli, &customer, "default")
+        .await
+        .unwrap();
     assert_eq!(server.store.password_hash(&jane).await.unwrap(), None);
     server.stop().await;
 }

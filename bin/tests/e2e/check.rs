@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use autodisco_directory::DomainStatus;
+use autodisco_directory::{Actor, DomainStatus};
 use autodisco_proto::{Domain, DomainRecords, HosterNames, RecordData};
 use autodisco_test_support::dns::{TestDns, Zone};
 use autodisco_test_support::recording::Blackhole;
@@ -133,12 +133,13 @@ impl Setup {
         let store = &server.store;
         for name in DOMAINS {
             store
-                .add_domain(&Domain::parse(name).unwrap(), "pacc")
+                .add_domain(&Actor::Cli, &Domain::parse(name).unwrap(), "pacc")
                 .await
                 .unwrap();
         }
         store
             .set_status(
+                &Actor::Cli,
                 &Domain::parse("paused.example").unwrap(),
                 DomainStatus::Suspended,
             )
@@ -495,7 +496,12 @@ async fn usage_errors_exit_2_and_records_print_in_every_format() {
 async fn slow_steps_are_notes_and_the_domain_timeout_a_finding(setup: &Setup) {
     let _blackhole = Blackhole::start(setup.block.addr(host::SLOW_ROOT, 443)).await;
     let slow = Domain::parse("slow.example").unwrap();
-    setup.server.store.add_domain(&slow, "pacc").await.unwrap();
+    setup
+        .server
+        .store
+        .add_domain(&Actor::Cli, &slow, "pacc")
+        .await
+        .unwrap();
 
     let cut = setup
         .run(&["domain", "check", "slow.example", "--timeout", "1s"])
@@ -549,7 +555,11 @@ async fn check_scale() {
     .await;
     let names: Vec<String> = (0..count).map(|i| format!("d{i:05}.example")).collect();
     let domains: Vec<Domain> = names.iter().map(|n| Domain::parse(n).unwrap()).collect();
-    server.store.add_domains(&domains, "pacc").await.unwrap();
+    server
+        .store
+        .add_domains(&Actor::Cli, &domains, "pacc")
+        .await
+        .unwrap();
     server.refresh().await;
     let mut zones = vec![
         Zone::new("hoster.example")

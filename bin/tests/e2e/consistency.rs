@@ -80,7 +80,11 @@ async fn an_imap_host_change_reaches_every_dialect(backend: Backend) {
 
     let mut profile = server.store.get_profile("default").await.unwrap();
     profile.imap[0].host = "imap2.hoster.example".into();
-    server.store.put_profile("default", &profile).await.unwrap();
+    server
+        .store
+        .put_profile(&autodisco_directory::Actor::Cli, "default", &profile)
+        .await
+        .unwrap();
     server.refresh().await;
 
     let (after, pacc_after) = imap_hosts(&server, &client).await;

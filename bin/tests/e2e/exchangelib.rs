@@ -135,7 +135,11 @@ async fn exchangelib_discovers_through_the_redirect_site_and_srv() {
             AuthServer::start_on(Backend::Sqlite, top, block.addr(2, 80), block.addr(1, 443)).await;
         server
             .store
-            .add_domain(&Domain::parse("srv.example").unwrap(), "default")
+            .add_domain(
+                &autodisco_directory::Actor::Cli,
+                &Domain::parse("srv.example").unwrap(),
+                "default",
+            )
             .await
             .unwrap();
         server.directory.refresh().await.unwrap();
@@ -144,7 +148,11 @@ async fn exchangelib_discovers_through_the_redirect_site_and_srv() {
             let hash = autodisco_server::hash_password(password).unwrap();
             server
                 .store
-                .set_password_hash(&EmailAddress::parse(address).unwrap(), &hash)
+                .set_password_hash(
+                    &autodisco_directory::Actor::Cli,
+                    &EmailAddress::parse(address).unwrap(),
+                    &hash,
+                )
                 .await
                 .unwrap();
         }

@@ -23,7 +23,12 @@
 //! - `live`: a domain added with the CLI while the server runs is answered within 2 seconds.
 //! - `shutdown`: stopping the server finishes requests in flight.
 //! - `signals`: the real binary under SIGHUP (config reload) and SIGTERM (graceful exit).
+//! - `admin_api`: the admin API over HTTP: tokens and scopes, every resource, errors naming the
+//!   field, If-Match between two concurrent writers, a created domain answered within 2 s.
+//! - `contract`: schemathesis checks the running admin API against its OpenAPI description.
 //! - `tls`: the hoster's certificate and per-domain certificates chosen by SNI.
+//! - `transfer`: `import` and `export`: 100,000 domains from CSV (timed), identical round trips,
+//!   bad rows named by line.
 
 /// Runs each named `async fn scenario(backend: Backend)` once on SQLite and once on PostgreSQL,
 /// as `scenario::sqlite` and `scenario::postgres`.
@@ -42,10 +47,12 @@ macro_rules! on_both_backends {
     )*};
 }
 
+mod admin_api;
 mod auth;
 mod autoconfig;
 mod check;
 mod consistency;
+mod contract;
 mod exchangelib;
 mod hostile;
 mod live;
@@ -61,6 +68,7 @@ mod shutdown;
 mod signals;
 mod soap;
 mod tls;
+mod transfer;
 mod v2;
 
 use autodisco_test_support::{Backend, TestServer};
@@ -119,46 +127,80 @@ addressbook_external_url = "https://mapi.hoster.example/mapi/nspi/?MailboxId=%EM
 /// alias.example (alias of customer.example), business.example (business), and
 /// suspended.example (suspended).
 pub async fn seeded_server(backend: Backend) -> TestServer {
+    seeded_server_with(backend, "").await
+}
+
+/// [`seeded_server`] with `extra` config (tables other than profiles) added.
+pub async fn seeded_server_with(backend: Backend, extra: &str) -> TestServer {
     use autodisco_directory::{DomainStatus, Redirect, UserOverride};
     use autodisco_proto::{Domain, EmailAddress};
-    let server = TestServer::start(backend, PROFILES).await;
+    let server = TestServer::start(backend, &format!("{extra}\n{PROFILES}")).await;
     let domain = |name: &str| Domain::parse(name).unwrap();
     let store = &server.store;
     store
-        .add_domain(&domain("customer.example"), "default")
+        .add_domain(
+            &autodisco_directory::Actor::Cli,
+            &domain("customer.example"),
+            "default",
+        )
         .await
         .unwrap();
     store
-        .add_alias(&domain("alias.example"), &domain("customer.example"))
+        .add_alias(
+            &autodisco_directory::Actor::Cli,
+            &domain("alias.example"),
+            &domain("customer.example"),
+        )
         .await
         .unwrap();
     store
-        .add_domain(&domain("business.example"), "business")
+        .add_domain(
+            &autodisco_directory::Actor::Cli,
+            &domain("business.example"),
+            "business",
+        )
         .await
         .unwrap();
     store
-        .add_domain(&domain("suspended.example"), "default")
+        .add_domain(
+            &autodisco_directory::Actor::Cli,
+            &domain("suspended.example"),
+            "default",
+        )
         .await
         .unwrap();
     store
-        .set_status(&domain("suspended.example"), DomainStatus::Suspended)
+        .set_status(
+            &autodisco_directory::Actor::Cli,
+            &domain("suspended.example"),
+            DomainStatus::Suspended,
+        )
         .await
         .unwrap();
     let mut jane = UserOverride::new(EmailAddress::parse("jane@customer.example").unwrap());
     jane.display_name = Some("Jane <Doe> & Co".into());
     jane.login_name = Some("jdoe".into());
-    store.put_user(&jane).await.unwrap();
+    store
+        .put_user(&autodisco_directory::Actor::Cli, &jane)
+        .await
+        .unwrap();
     let mut moved = UserOverride::new(EmailAddress::parse("moved@customer.example").unwrap());
     moved.redirect = Some(Redirect::Address(
         EmailAddress::parse("moved@business.example").unwrap(),
     ));
-    store.put_user(&moved).await.unwrap();
+    store
+        .put_user(&autodisco_directory::Actor::Cli, &moved)
+        .await
+        .unwrap();
     let mut elsewhere =
         UserOverride::new(EmailAddress::parse("elsewhere@customer.example").unwrap());
     elsewhere.redirect = Some(Redirect::Url(
         "https://autodiscover.other.example/autodiscover/autodiscover.xml".into(),
     ));
-    store.put_user(&elsewhere).await.unwrap();
+    store
+        .put_user(&autodisco_directory::Actor::Cli, &elsewhere)
+        .await
+        .unwrap();
     server.refresh().await;
     server
 }

@@ -230,6 +230,7 @@ async fn add_customer(server: &TestServer) {
     server
         .store
         .add_domain(
+            &autodisco_directory::Actor::Cli,
             &autodisco_proto::Domain::parse("customer.example").unwrap(),
             "default",
         )

@@ -25,7 +25,11 @@ pub(crate) async fn add_implicit_tls_submission(server: &TestServer) {
             username: "%EMAILADDRESS%".into(),
         },
     );
-    server.store.put_profile("default", &profile).await.unwrap();
+    server
+        .store
+        .put_profile(&autodisco_directory::Actor::Cli, "default", &profile)
+        .await
+        .unwrap();
     server.refresh().await;
 }
 

@@ -3,7 +3,7 @@
 //! local parts get the same answers; an authenticated POX or SOAP caller gets their own mailbox
 //! (in any alias domain) and nobody else's.
 
-use autodisco_directory::{Redirect, UserOverride};
+use autodisco_directory::{Actor, Redirect, UserOverride};
 use autodisco_proto::EmailAddress;
 use autodisco_proto::soap::{
     SoapErrorCode, SoapRequest, SoapRequestBody, SoapResponse, SoapResponseBody,
@@ -36,15 +36,19 @@ async fn add_overrides(server: &AuthServer) {
     let mut jane = UserOverride::new(address("jane@customer.example"));
     jane.display_name = Some("Jane <Doe> & Co".into());
     jane.login_name = Some("jdoe".into());
-    server.store.put_user(&jane).await.unwrap();
+    server.store.put_user(&Actor::Cli, &jane).await.unwrap();
     let mut moved = UserOverride::new(address("moved@customer.example"));
     moved.redirect = Some(Redirect::Address(address("new-home@customer.example")));
-    server.store.put_user(&moved).await.unwrap();
+    server.store.put_user(&Actor::Cli, &moved).await.unwrap();
     let mut elsewhere = UserOverride::new(address("elsewhere@customer.example"));
     elsewhere.redirect = Some(Redirect::Url(
         "https://autodiscover.other.example/autodiscover/autodiscover.xml".into(),
     ));
-    server.store.put_user(&elsewhere).await.unwrap();
+    server
+        .store
+        .put_user(&Actor::Cli, &elsewhere)
+        .await
+        .unwrap();
     server.directory.refresh().await.unwrap();
 }
 
@@ -115,7 +119,11 @@ async fn anonymous_answers_show_no_override(backend: Backend) {
     }
     // Byte for byte what the same addresses get with no override at all.
     for who in WITH_OVERRIDES {
-        server.store.remove_user(&address(who)).await.unwrap();
+        server
+            .store
+            .remove_user(&Actor::Cli, &address(who))
+            .await
+            .unwrap();
     }
     server.directory.refresh().await.unwrap();
     for (who, answers) in WITH_OVERRIDES.iter().zip(&with_overrides) {

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use autodisco_directory::{Redirect, UserOverride};
+use autodisco_directory::{Actor, Redirect, UserOverride};
 use autodisco_proto::{Domain, EmailAddress};
 use autodisco_test_support::dns::{TestDns, Zone};
 use autodisco_test_support::{Backend, LoopbackBlock, TestServer};
@@ -189,11 +189,14 @@ impl Seed {
             ("mxonly.example", "default"),
             ("differ.example", "default"),
         ] {
-            store.add_domain(&domain(name), profile).await.unwrap();
+            store
+                .add_domain(&Actor::Cli, &domain(name), profile)
+                .await
+                .unwrap();
         }
         let mut jane = UserOverride::new(address("jane@customer.example"));
         jane.display_name = Some("Jane Doe".into());
-        store.put_user(&jane).await.unwrap();
+        store.put_user(&Actor::Cli, &jane).await.unwrap();
         let mut users = vec![
             (
                 "moved@customer.example",
@@ -224,7 +227,7 @@ impl Seed {
         for (user, redirect) in users {
             let mut user = UserOverride::new(address(user));
             user.redirect = Some(redirect);
-            store.put_user(&user).await.unwrap();
+            store.put_user(&Actor::Cli, &user).await.unwrap();
         }
         server.refresh().await;
 

@@ -373,7 +373,11 @@ async fn one_profile_change_shows_in_pox_soap_and_json(backend: Backend) {
     let mut profile = server.store.get_profile("default").await.unwrap();
     let new_url = "https://ews2.hoster.example/EWS/Exchange.asmx";
     profile.ews.as_mut().unwrap().url = new_url.to_owned();
-    server.store.put_profile("default", &profile).await.unwrap();
+    server
+        .store
+        .put_profile(&autodisco_directory::Actor::Cli, "default", &profile)
+        .await
+        .unwrap();
     server.refresh().await;
 
     let (_, _, pox) = post(&server, outlook_request("someone@customer.example"), &[]).await;

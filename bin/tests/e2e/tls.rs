@@ -10,6 +10,7 @@ async fn per_domain_certificates_are_chosen_by_sni() {
     server
         .store
         .add_domain(
+            &autodisco_directory::Actor::Cli,
             &autodisco_proto::Domain::parse("direct.example").unwrap(),
             "default",
         )

@@ -17,6 +17,8 @@ pub enum ObjectKind {
     UserOverride,
     /// A user's password (for `auth = "basic"`).
     Password,
+    /// An admin API token.
+    Token,
 }
 
 impl fmt::Display for ObjectKind {
@@ -26,6 +28,7 @@ impl fmt::Display for ObjectKind {
             Self::Domain => "domain",
             Self::UserOverride => "user override",
             Self::Password => "password for",
+            Self::Token => "token",
         })
     }
 }
@@ -70,6 +73,39 @@ pub enum OverrideProblem {
         /// `display name`, `login name` or `redirect URL`.
         field: &'static str,
     },
+}
+
+/// Which list of a `DirectoryData` an item or a problem belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Section {
+    /// `profiles`.
+    Profiles,
+    /// `domains`.
+    Domains,
+    /// `users`.
+    Users,
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Profiles => "profiles",
+            Self::Domains => "domains",
+            Self::Users => "users",
+        })
+    }
+}
+
+/// Why one item of an import is refused: the caller maps `(section, index)` back to its file's
+/// line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportProblem {
+    /// The list the item is in.
+    pub section: Section,
+    /// Its position in that list, from 0.
+    pub index: usize,
+    /// What is wrong, in words.
+    pub message: String,
 }
 
 /// An error from the directory's store, snapshot builder or refresher.
@@ -217,6 +253,46 @@ pub enum DirectoryError {
     /// A password hash that is not a PHC string (`$argon2id$...`) of sane length.
     #[error("the password hash is not a PHC string such as $argon2id$...")]
     InvalidPasswordHash,
+    /// A token name that is not plain, or is one of the built-in actors `cli` and `config`.
+    #[error(
+        "{name:?} is not a valid token name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, other than cli and config"
+    )]
+    InvalidTokenName {
+        /// The name as given (at most 80 characters of it).
+        name: String,
+    },
+    /// A token scope other than `read` and `write`.
+    #[error("unknown token scope {scope:?}; use read or write")]
+    InvalidTokenScope {
+        /// The scope as given (at most 20 characters of it).
+        scope: String,
+    },
+    /// The system's random source failed, so no token could be made.
+    #[error("the system's random number source failed: {reason}")]
+    Randomness {
+        /// What the system reported.
+        reason: String,
+    },
+    /// A conditional change (HTTP If-Match) found the object changed since it was read.
+    #[error("{kind} {name} changed since it was read (its version is now {current})")]
+    Changed {
+        /// What was to be changed.
+        kind: ObjectKind,
+        /// Its name.
+        name: String,
+        /// Its current version tag, or `none` when it no longer exists.
+        current: String,
+    },
+    /// An import was refused, nothing written: every item that failed its checks.
+    #[error(
+        "the import is refused, nothing was changed: {} problem(s), the first: {}",
+        problems.len(),
+        problems.first().map_or("", |p| p.message.as_str())
+    )]
+    ImportRefused {
+        /// Every problem, by section and position.
+        problems: Vec<ImportProblem>,
+    },
     /// The directory outgrew the compact snapshot's index width.
     #[error("the directory holds more {what} than a snapshot can index (at most {max})")]
     TooLarge {

@@ -61,6 +61,36 @@ pub struct DomainInfo {
     pub kind: DomainKind,
 }
 
+impl DomainInfo {
+    /// A tag that changes whenever anything shown about the domain changes (status, profile or
+    /// primary, aliases, override count): the admin API's ETag, so two control panels cannot
+    /// overwrite each other's change unseen.
+    pub fn version(&self) -> String {
+        let mut text = format!("{}\n{}\n", self.name, self.status);
+        match &self.kind {
+            DomainKind::Primary {
+                profile,
+                aliases,
+                users,
+            } => {
+                text.push_str(&format!("profile {profile}\n{users}\n"));
+                for alias in aliases {
+                    text.push_str(alias.as_str());
+                    text.push('\n');
+                }
+            }
+            DomainKind::Alias { primary } => text.push_str(&format!("alias {primary}\n")),
+        }
+        version_tag(text.as_bytes())
+    }
+}
+
+/// A tag that changes whenever the profile changes (its ETag in the admin API).
+pub fn profile_version(profile: &ServiceProfile) -> String {
+    let json = serde_json::to_string(profile).expect("a ServiceProfile always serialises");
+    version_tag(json.as_bytes())
+}
+
 /// Whether a domain stands on its own or points at another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainKind {
@@ -78,6 +108,35 @@ pub enum DomainKind {
         /// The primary domain it points at.
         primary: Domain,
     },
+}
+
+/// One page of the domain listing: names after `after`, in name order, filtered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainQuery {
+    /// Only names after this one (the last name of the previous page).
+    pub after: Option<String>,
+    /// At most this many (capped at [`DomainQuery::MAX_LIMIT`]).
+    pub limit: u32,
+    /// Only primaries with this profile.
+    pub profile: Option<String>,
+    /// Only domains with this status.
+    pub status: Option<DomainStatus>,
+    /// Only names starting with this.
+    pub prefix: Option<String>,
+}
+
+impl DomainQuery {
+    /// The largest page: bounded work per request.
+    pub const MAX_LIMIT: u32 = 1000;
+}
+
+/// A change to a domain: what is given changes, the rest stays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainUpdate {
+    /// Move a primary to this profile.
+    pub profile: Option<String>,
+    /// Suspend or resume.
+    pub status: Option<DomainStatus>,
 }
 
 /// A stored service profile with its name.
@@ -218,19 +277,36 @@ fn text_problem(field: &'static str, value: &str, max: usize) -> Option<Override
 
 /// Profile names are typed on command lines and shown in listings: keep them plain.
 pub fn check_profile_name(name: &str) -> Result<(), DirectoryError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if is_plain_name(name) {
         Ok(())
     } else {
         Err(DirectoryError::InvalidProfileName {
             name: name.to_owned(),
         })
     }
+}
+
+/// A short content tag: the first 16 hex digits of SHA-256. Collisions between two versions of
+/// one object are what would matter, and 64 bits make them practically impossible.
+pub(crate) fn version_tag(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes)[..8])
+}
+
+/// Bytes as lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 1 to 64 ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit: safe on a
+/// command line, in a URL path and in a listing.
+pub(crate) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]

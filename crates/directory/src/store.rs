@@ -6,17 +6,23 @@
 //! (everything but `health`, the last live check of each domain) runs in
 //! one transaction that first bumps the `directory_revision` counter; taking that row first both
 //! tells readers that something changed and serialises writers, so the checks a write makes
-//! (does the profile exist, is the target an alias, ...) still hold when it commits.
+//! (does the profile exist, is the target an alias, ...) still hold when it commits. The same
+//! transaction records who changed what in the audit log (`audit`), so no change goes
+//! unrecorded and no record outlives a rolled-back change.
 
+mod audit;
 mod domains;
 mod file_mode;
 mod health;
 mod load;
 mod passwords;
 mod profiles;
+mod tokens;
+mod transfer;
 mod users;
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use sqlx::AnyConnection;
@@ -24,6 +30,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Transaction};
 
+use crate::admin::Actor;
 use crate::error::DirectoryError;
 
 pub use health::{DomainHealth, HealthStatus};
@@ -134,13 +141,50 @@ impl Store {
         read_revision(&mut conn).await
     }
 
-    /// Starts a write: a transaction that has already bumped the revision (see the module doc).
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, DirectoryError> {
+    /// Starts a write by `actor`: a transaction that has already bumped the revision (see the
+    /// module doc) and records audit entries under it.
+    async fn begin_write<'a>(&self, actor: &'a Actor) -> Result<Write<'a>, DirectoryError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE directory_revision SET revision = revision + 1 WHERE id = 1")
             .execute(&mut *tx)
             .await?;
-        Ok(tx)
+        let revision = read_revision(&mut tx).await?;
+        Ok(Write {
+            tx,
+            revision,
+            next_seq: 0,
+            actor,
+        })
+    }
+}
+
+/// A write transaction: the revision it will commit as, and the actor its audit entries name.
+/// It derefs to the connection, so queries run on it as on a plain transaction; dropping it
+/// without [`Write::commit`] rolls the change and its audit entries back together.
+struct Write<'a> {
+    tx: Transaction<'static, Any>,
+    revision: u64,
+    next_seq: u64,
+    actor: &'a Actor,
+}
+
+impl Write<'_> {
+    async fn commit(self) -> Result<(), DirectoryError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Deref for Write<'_> {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for Write<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
     }
 }
 

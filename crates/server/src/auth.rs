@@ -664,18 +664,32 @@ mod tests {
             .await
             .unwrap();
         store
-            .put_profile("p", &ServiceProfile::default_for_hoster("h.example"))
+            .put_profile(
+                &autodisco_directory::Actor::Cli,
+                "p",
+                &ServiceProfile::default_for_hoster("h.example"),
+            )
             .await
             .unwrap();
         let a = Domain::parse("a.example").unwrap();
-        store.add_domain(&a, "p").await.unwrap();
         store
-            .add_alias(&Domain::parse("b.example").unwrap(), &a)
+            .add_domain(&autodisco_directory::Actor::Cli, &a, "p")
+            .await
+            .unwrap();
+        store
+            .add_alias(
+                &autodisco_directory::Actor::Cli,
+                &Domain::parse("b.example").unwrap(),
+                &a,
+            )
             .await
             .unwrap();
         let mut jane = UserOverride::new(EmailAddress::parse("jane@a.example").unwrap());
         jane.login_name = Some("jdoe".into());
-        store.put_user(&jane).await.unwrap();
+        store
+            .put_user(&autodisco_directory::Actor::Cli, &jane)
+            .await
+            .unwrap();
         let directory = LiveDirectory::load(store).await.unwrap();
         let config = AuthConfig {
             mode: AuthMode::Basic,

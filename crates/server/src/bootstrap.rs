@@ -1,6 +1,6 @@
 //! Bringing the directory in line with the configuration, at start and on reload.
 
-use autodisco_directory::{DirectoryError, Store};
+use autodisco_directory::{Actor, DirectoryError, Store};
 use autodisco_proto::ServiceProfile;
 
 use crate::config::Config;
@@ -22,7 +22,7 @@ pub async fn write_config_profiles(config: &Config, store: &Store) -> Result<(),
     for (name, profile) in &config.profiles {
         let current = store.get_profile(name).await;
         if current.as_ref().ok() != Some(profile) {
-            store.put_profile(name, profile).await?;
+            store.put_profile(&Actor::Config, name, profile).await?;
             tracing::info!(profile = %name, "profile from the config written to the directory");
         }
     }
@@ -40,7 +40,7 @@ pub async fn add_missing_config_profiles(
             store.get_profile(name).await,
             Err(DirectoryError::NotFound { .. })
         ) {
-            store.put_profile(name, profile).await?;
+            store.put_profile(&Actor::Config, name, profile).await?;
         }
     }
     Ok(())
@@ -50,7 +50,9 @@ pub async fn add_missing_config_profiles(
 pub async fn ensure_default_profile(config: &Config, store: &Store) -> Result<(), DirectoryError> {
     if config.profiles.is_empty() && store.list_profiles().await?.is_empty() {
         let profile = ServiceProfile::default_for_hoster(config.hoster.as_str());
-        store.put_profile(DEFAULT_PROFILE, &profile).await?;
+        store
+            .put_profile(&Actor::Config, DEFAULT_PROFILE, &profile)
+            .await?;
         tracing::info!(
             profile = DEFAULT_PROFILE,
             mail_host = %profile.imap[0].host,

@@ -50,6 +50,8 @@ pub struct Config {
     pub http_listen: Vec<SocketAddr>,
     /// HTTPS listeners for the AutoDiscover service.
     pub https_listen: Vec<SocketAddr>,
+    /// Listeners of the admin API (`[admin] listen`), loopback only; empty: no admin API.
+    pub admin_listen: Vec<SocketAddr>,
     /// Where the certificate comes from.
     pub tls: TlsSource,
     /// A folder of per-domain certificates (`NAME.pem`, chain and key), served by SNI.
@@ -248,6 +250,8 @@ struct RawConfig {
     #[serde(default)]
     https: Option<RawHttps>,
     #[serde(default)]
+    admin: Option<RawAdmin>,
+    #[serde(default)]
     limits: Option<Spanned<RawLimits>>,
     #[serde(default)]
     directory: Option<RawDirectory>,
@@ -271,6 +275,13 @@ struct RawSigning {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttp {
+    #[serde(default)]
+    listen: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
     #[serde(default)]
     listen: Option<Spanned<Vec<Spanned<String>>>>,
 }
@@ -492,6 +503,29 @@ impl Config {
             DEFAULT_HTTPS_LISTEN,
             "https.listen",
         );
+        // The admin API is off unless asked for, and then only on loopback: it speaks plain
+        // HTTP, and a bearer token must not cross a network in clear text.
+        let admin_list = raw.admin.as_ref().and_then(|a| a.listen.as_ref());
+        let admin_listen = match admin_list {
+            Some(list) if !list.get_ref().is_empty() => {
+                let parsed = addresses(Some(list), DEFAULT_HTTP_LISTEN, "admin.listen");
+                for entry in list.get_ref() {
+                    let Ok(address) = entry.get_ref().parse::<SocketAddr>() else {
+                        continue;
+                    };
+                    if !address.ip().is_loopback() {
+                        problems.push(positions.problem(
+                            entry,
+                            format!(
+                                "admin.listen: {address} is not a loopback address; the admin API speaks plain HTTP with bearer tokens, so keep it on 127.0.0.1 or [::1] and put a TLS proxy in front for control panels elsewhere"
+                            ),
+                        ));
+                    }
+                }
+                parsed
+            }
+            _ => Vec::new(),
+        };
 
         let resolve = |p: &str| -> PathBuf {
             let p = Path::new(p);
@@ -660,6 +694,7 @@ impl Config {
             database,
             http_listen,
             https_listen,
+            admin_listen,
             tls,
             certs_dir,
             signing,
@@ -787,6 +822,24 @@ mod tests {
         let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![Some(1), Some(2), Some(4)], "{problems:?}");
         assert!(problems[0].reason.contains("empty label"));
+    }
+
+    #[test]
+    fn admin_listens_on_loopback_only() {
+        let c = parse("hoster = \"h.example\"\n").unwrap();
+        assert!(c.admin_listen.is_empty());
+        let c = parse(
+            "hoster = \"h.example\"\n[admin]\nlisten = [\"127.0.0.1:8444\", \"[::1]:8444\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.admin_listen.len(), 2);
+        let err = parse("hoster = \"h.example\"\n[admin]\nlisten = [\"0.0.0.0:8444\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(":3:") && err.contains("not a loopback address"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! [`bootstrap`] (bringing the directory in line with it), and [`RunningServer`] (starting,
 //! reloading and stopping it all). Inside, from the socket to the answer:
 //!
+//! - `admin`: the admin API for control panels (JSON, bearer tokens, OpenAPI 3.1), on its
+//!   own loopback listener;
 //! - `listener`: the accept loop (TLS handshake, HTTP/1.1 and HTTP/2, limits, graceful stop);
 //! - `tls`: the hoster's certificate, per-domain certificates by SNI, hot reload;
 //! - `admission`: per-client rate and connection limits, body read rules, per-site slots;
@@ -18,6 +20,7 @@
 //! - `state`: what every handler reads (directory, site settings, limits);
 //! - `server`: starting and stopping it all, and the SIGHUP reload policy.
 
+mod admin;
 mod admission;
 mod auth;
 pub mod bootstrap;

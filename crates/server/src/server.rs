@@ -21,7 +21,7 @@ use crate::config::{Config, TlsSource};
 use crate::signing::{ProfileSigner, SignerStatus, SigningError};
 use crate::state::{AppState, Site};
 use crate::tls::{CertStore, TlsError};
-use crate::{listener, routes};
+use crate::{admin, listener, routes};
 
 /// How often certificate files are checked for changes (SIGHUP reloads at once).
 const CERT_POLL: Duration = Duration::from_secs(5);
@@ -58,6 +58,8 @@ pub struct RunningServer {
     pub http_addrs: Vec<SocketAddr>,
     /// The bound HTTPS addresses, in config order.
     pub https_addrs: Vec<SocketAddr>,
+    /// The bound admin API addresses, in config order; empty when the admin API is off.
+    pub admin_addrs: Vec<SocketAddr>,
     /// The Apple profile signer, reloaded with the certificates.
     pub signer: Arc<ProfileSigner>,
     certs: Arc<CertStore>,
@@ -114,8 +116,14 @@ impl RunningServer {
         let clients = Arc::new(ClientLimits::new(&config.limits));
         let https_admission = SiteAdmission::new(clients.clone(), &config.limits, true);
         let http_admission = SiteAdmission::new(clients.clone(), &config.limits, false);
+        let passwords_checked =
+            config.auth.mode == crate::config::AuthMode::Basic && config.auth.imap.is_none();
         let https_app = routes::service_router(state.clone(), https_admission);
         let http_app = routes::redirect_router(state, http_admission);
+        let admin_app = admin::router(admin::AdminState {
+            directory: directory.clone(),
+            passwords_checked,
+        });
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -151,6 +159,24 @@ impl RunningServer {
                 shutdown_rx.clone(),
             ));
         }
+        // The admin API: loopback only (config.rs refuses other addresses), plain HTTP, stopped
+        // with the others.
+        let mut admin_addrs = Vec::new();
+        for address in &config.admin_listen {
+            let listener = bind(*address).await?;
+            admin_addrs.push(listener.local_addr().map_err(|source| ServerError::Bind {
+                address: *address,
+                source,
+            })?);
+            tasks.spawn(listener::serve(
+                listener,
+                admin_app.clone(),
+                None,
+                config.limits.clone(),
+                clients.connections.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
         let watched = certs.clone();
         let watched_signer = signer.clone();
         let mut stop = shutdown_rx.clone();
@@ -180,9 +206,13 @@ impl RunningServer {
         for address in &http_addrs {
             tracing::info!(%address, redirect_host = %config.redirect_host, "HTTP redirect site listening");
         }
+        for address in &admin_addrs {
+            tracing::info!(%address, "admin API listening (bearer tokens: autodisco token create)");
+        }
         Ok(Self {
             http_addrs,
             https_addrs,
+            admin_addrs,
             certs,
             signer,
             site,

@@ -3,13 +3,19 @@
 use std::collections::{HashMap, HashSet};
 
 use autodisco_proto::Domain;
+use serde_json::{Value, json};
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-use super::Store;
+use super::audit::Change;
 use super::profiles::profile_exists;
+use super::{Backend, Store};
+use crate::admin::{Actor, check_version};
 use crate::error::{DirectoryError, ObjectKind};
-use crate::model::{DomainInfo, DomainKind, DomainRemoval, DomainStatus, RemovedDomain};
+use crate::model::{
+    DomainInfo, DomainKind, DomainQuery, DomainRemoval, DomainStatus, DomainUpdate, RemovedDomain,
+};
+use crate::transfer::{DomainRecord, DomainTarget};
 
 /// Domains per INSERT in [`Store::add_domains`]: few enough parameters for SQLite (32766) and
 /// PostgreSQL (65535), many enough to make a million rows quick.
@@ -24,8 +30,13 @@ pub(super) struct DomainRow {
 
 impl Store {
     /// Adds `domain` as an active primary domain using the existing profile `profile`.
-    pub async fn add_domain(&self, domain: &Domain, profile: &str) -> Result<(), DirectoryError> {
-        self.add_domains(std::slice::from_ref(domain), profile)
+    pub async fn add_domain(
+        &self,
+        by: &Actor,
+        domain: &Domain,
+        profile: &str,
+    ) -> Result<(), DirectoryError> {
+        self.add_domains(by, std::slice::from_ref(domain), profile)
             .await
             .map(drop)
     }
@@ -35,6 +46,7 @@ impl Store {
     /// already (as a primary or an alias) or is listed twice.
     pub async fn add_domains(
         &self,
+        by: &Actor,
         domains: &[Domain],
         profile: &str,
     ) -> Result<u64, DirectoryError> {
@@ -43,7 +55,7 @@ impl Store {
             return Err(already_exists(twice));
         }
         drop(seen);
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write(by).await?;
         if !profile_exists(&mut tx, profile).await? {
             return Err(DirectoryError::NotFound {
                 kind: ObjectKind::Profile,
@@ -77,6 +89,15 @@ impl Store {
                 insert = insert.bind(domain.as_str());
             }
             insert.execute(&mut *tx).await?;
+            let changes: Vec<Change> = chunk
+                .iter()
+                .map(|domain| {
+                    let after =
+                        domain_json(domain.as_str(), DomainStatus::Active, Some(profile), None);
+                    ("domain.add", domain.to_string(), None, Some(after))
+                })
+                .collect();
+            tx.audit_many(changes).await?;
         }
         tx.commit().await?;
         Ok(domains.len() as u64)
@@ -86,8 +107,13 @@ impl Store {
     ///
     /// Refused if `primary` does not exist, if it is itself an alias
     /// ([`DirectoryError::AliasOfAlias`]), or if `alias` exists already.
-    pub async fn add_alias(&self, alias: &Domain, primary: &Domain) -> Result<(), DirectoryError> {
-        let mut tx = self.begin_write().await?;
+    pub async fn add_alias(
+        &self,
+        by: &Actor,
+        alias: &Domain,
+        primary: &Domain,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write(by).await?;
         let target = domain_row(&mut tx, primary)
             .await?
             .ok_or_else(|| not_found(primary))?;
@@ -106,6 +132,14 @@ impl Store {
             .bind(primary.as_str())
             .execute(&mut *tx)
             .await?;
+        let after = domain_json(
+            alias.as_str(),
+            DomainStatus::Active,
+            None,
+            Some(primary.as_str()),
+        );
+        tx.audit("domain.add", alias.as_str(), None, Some(after))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -115,13 +149,35 @@ impl Store {
     /// [`DomainRemoval::Cascade`], which removes them too, in the same transaction.
     pub async fn remove_domain(
         &self,
+        by: &Actor,
         domain: &Domain,
         removal: DomainRemoval,
     ) -> Result<RemovedDomain, DirectoryError> {
-        let mut tx = self.begin_write().await?;
+        self.remove_domain_if(by, domain, removal, None).await
+    }
+
+    /// [`Store::remove_domain`], only if the domain's [`DomainInfo::version`] is `if_match`
+    /// (`*`: any); [`DirectoryError::Changed`] otherwise.
+    pub async fn remove_domain_if(
+        &self,
+        by: &Actor,
+        domain: &Domain,
+        removal: DomainRemoval,
+        if_match: Option<&str>,
+    ) -> Result<RemovedDomain, DirectoryError> {
+        let mut tx = self.begin_write(by).await?;
         let row = domain_row(&mut tx, domain)
             .await?
             .ok_or_else(|| not_found(domain))?;
+        if if_match.is_some() {
+            let current = domain_info(&mut tx, domain).await?.version();
+            check_version(
+                ObjectKind::Domain,
+                domain.as_str(),
+                Some(&current),
+                if_match,
+            )?;
+        }
         let mut removed = RemovedDomain::default();
         if row.alias_of.is_none() {
             removed.aliases = aliases_of(&mut tx, domain).await?;
@@ -148,13 +204,31 @@ impl Store {
             .bind(domain.as_str())
             .execute(&mut *tx)
             .await?;
+        let mut before = row.to_json(domain.as_str());
+        if row.alias_of.is_none() {
+            before["aliases"] = json!(
+                removed
+                    .aliases
+                    .iter()
+                    .map(Domain::as_str)
+                    .collect::<Vec<_>>()
+            );
+            before["users"] = json!(removed.users);
+        }
+        tx.audit("domain.remove", domain.as_str(), Some(before), None)
+            .await?;
         tx.commit().await?;
         Ok(removed)
     }
 
     /// Moves the primary domain `domain` to the existing profile `profile`.
-    pub async fn set_profile(&self, domain: &Domain, profile: &str) -> Result<(), DirectoryError> {
-        let mut tx = self.begin_write().await?;
+    pub async fn set_profile(
+        &self,
+        by: &Actor,
+        domain: &Domain,
+        profile: &str,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write(by).await?;
         let row = domain_row(&mut tx, domain)
             .await?
             .ok_or_else(|| not_found(domain))?;
@@ -175,6 +249,15 @@ impl Store {
             .bind(domain.as_str())
             .execute(&mut *tx)
             .await?;
+        let before = row.to_json(domain.as_str());
+        let after = domain_json(domain.as_str(), row.status, Some(profile), None);
+        tx.audit(
+            "domain.set_profile",
+            domain.as_str(),
+            Some(before),
+            Some(after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -183,19 +266,27 @@ impl Store {
     /// alias can be suspended on its own.
     pub async fn set_status(
         &self,
+        by: &Actor,
         domain: &Domain,
         status: DomainStatus,
     ) -> Result<(), DirectoryError> {
-        let mut tx = self.begin_write().await?;
-        let updated = sqlx::query("UPDATE domains SET status = $1 WHERE name = $2")
+        let mut tx = self.begin_write(by).await?;
+        let row = domain_row(&mut tx, domain)
+            .await?
+            .ok_or_else(|| not_found(domain))?;
+        sqlx::query("UPDATE domains SET status = $1 WHERE name = $2")
             .bind(status.as_str())
             .bind(domain.as_str())
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if updated == 0 {
-            return Err(not_found(domain));
-        }
+            .await?;
+        let before = row.to_json(domain.as_str());
+        let after = DomainRow { status, ..row }.to_json(domain.as_str());
+        let action = match status {
+            DomainStatus::Active => "domain.resume",
+            DomainStatus::Suspended => "domain.suspend",
+        };
+        tx.audit(action, domain.as_str(), Some(before), Some(after))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -203,24 +294,149 @@ impl Store {
     /// One domain with its profile, aliases and override count, or its primary if an alias.
     pub async fn get_domain(&self, domain: &Domain) -> Result<DomainInfo, DirectoryError> {
         let mut conn = self.pool.acquire().await?;
-        let row = domain_row(&mut conn, domain)
+        domain_info(&mut conn, domain).await
+    }
+
+    /// Changes a domain's profile and/or status in one write, only if its
+    /// [`DomainInfo::version`] is `if_match` when given; returns the domain as it is now.
+    /// Changing nothing that differs writes nothing (an idempotent PUT).
+    pub async fn update_domain(
+        &self,
+        by: &Actor,
+        domain: &Domain,
+        update: &DomainUpdate,
+        if_match: Option<&str>,
+    ) -> Result<DomainInfo, DirectoryError> {
+        let mut tx = self.begin_write(by).await?;
+        let before = domain_info(&mut tx, domain).await?;
+        check_version(
+            ObjectKind::Domain,
+            domain.as_str(),
+            Some(&before.version()),
+            if_match,
+        )?;
+        let row = domain_row(&mut tx, domain)
             .await?
             .ok_or_else(|| not_found(domain))?;
-        let kind = match (row.alias_of, row.profile) {
-            (Some(primary), _) => DomainKind::Alias {
-                primary: stored_domain(&primary)?,
-            },
-            (None, profile) => DomainKind::Primary {
-                profile: profile.unwrap_or_default(),
-                aliases: aliases_of(&mut conn, domain).await?,
-                users: user_count(&mut conn, domain).await?,
-            },
+        let mut after = DomainRow {
+            status: update.status.unwrap_or(row.status),
+            profile: row.profile.clone(),
+            alias_of: row.alias_of.clone(),
         };
-        Ok(DomainInfo {
-            name: domain.clone(),
-            status: row.status,
-            kind,
-        })
+        if let Some(profile) = &update.profile
+            && row.profile.as_deref() != Some(profile)
+        {
+            if let Some(primary) = &row.alias_of {
+                return Err(DirectoryError::IsAlias {
+                    alias: domain.clone(),
+                    primary: stored_domain(primary)?,
+                });
+            }
+            if !profile_exists(&mut tx, profile).await? {
+                return Err(DirectoryError::NotFound {
+                    kind: ObjectKind::Profile,
+                    name: profile.clone(),
+                });
+            }
+            after.profile = Some(profile.clone());
+        }
+        if after.status == row.status && after.profile == row.profile {
+            // Nothing to change: leave the revision and the log alone.
+            return Ok(before);
+        }
+        sqlx::query("UPDATE domains SET status = $1, profile = $2 WHERE name = $3")
+            .bind(after.status.as_str())
+            .bind(after.profile.clone())
+            .bind(domain.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.audit(
+            "domain.update",
+            domain.as_str(),
+            Some(row.to_json(domain.as_str())),
+            Some(after.to_json(domain.as_str())),
+        )
+        .await?;
+        let now = domain_info(&mut tx, domain).await?;
+        tx.commit().await?;
+        Ok(now)
+    }
+
+    /// One page of domains in name order (keyset pagination: each page starts after the last
+    /// name of the one before, so a page costs the same at any depth). Every filter is an index
+    /// range: `(profile, name)`, `(status, name)` or the name itself.
+    pub async fn list_domains_page(
+        &self,
+        query: &DomainQuery,
+    ) -> Result<Vec<DomainRecord>, DirectoryError> {
+        let mut sql =
+            String::from("SELECT name, status, profile, alias_of FROM domains WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        let mut bind = |sql: &mut String, clause: &str, value: String| {
+            binds.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(after) = &query.after {
+            bind(&mut sql, " AND name > ?", after.clone());
+        }
+        if let Some(profile) = &query.profile {
+            bind(&mut sql, " AND profile = ?", profile.clone());
+        }
+        if let Some(status) = query.status {
+            bind(&mut sql, " AND status = ?", status.as_str().to_owned());
+        }
+        if let Some(prefix) = &query.prefix {
+            // Canonical names hold only a-z, 0-9, '-' and '.', none special to LIKE; anything
+            // else cannot match, so it is dropped rather than escaped.
+            let clean: String = prefix
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+                .flat_map(char::to_lowercase)
+                .collect();
+            if !clean.is_empty() {
+                // Every name with the prefix sorts at or after it, so the name index starts the
+                // walk there. SQLite compares bytes, so the range also ends where the prefix
+                // does (its last character plus one): a pure index range. PostgreSQL's
+                // collation may not be byte order, so there LIKE alone decides where it ends.
+                bind(&mut sql, " AND name >= ?", clean.clone());
+                if self.backend == Backend::Sqlite {
+                    let mut end = clean.clone().into_bytes();
+                    if let Some(last) = end.last_mut() {
+                        *last += 1;
+                    }
+                    let end = String::from_utf8(end).expect("ASCII stays ASCII");
+                    bind(&mut sql, " AND name < ?", end);
+                }
+                bind(&mut sql, " AND name LIKE ?", format!("{clean}%"));
+            }
+        }
+        let limit = query.limit.clamp(1, DomainQuery::MAX_LIMIT);
+        sql.push_str(&format!(" ORDER BY name LIMIT {limit}"));
+        let mut select = sqlx::query(&sql);
+        for value in binds {
+            select = select.bind(value);
+        }
+        let rows = select.fetch_all(&self.pool).await?;
+        let mut page = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(name) = canonical(row.try_get(0)?) else {
+                continue;
+            };
+            let target = match (
+                row.try_get::<Option<String>, _>(2)?,
+                row.try_get::<Option<String>, _>(3)?,
+            ) {
+                (_, Some(primary)) => DomainTarget::AliasOf(stored_domain(&primary)?),
+                (Some(profile), None) => DomainTarget::Profile(profile),
+                (None, None) => continue,
+            };
+            page.push(DomainRecord {
+                name,
+                status: parse_status(row.try_get(1)?),
+                target,
+            });
+        }
+        Ok(page)
     }
 
     /// Every domain, sorted by name, primaries with their aliases and override counts.
@@ -286,6 +502,59 @@ impl Store {
         domains.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(domains)
     }
+}
+
+impl DomainRow {
+    /// The row as the audit log records it.
+    pub(super) fn to_json(&self, name: &str) -> Value {
+        domain_json(
+            name,
+            self.status,
+            self.profile.as_deref(),
+            self.alias_of.as_deref(),
+        )
+    }
+}
+
+/// A domain as the audit log records it: a primary names its profile, an alias its primary.
+pub(super) fn domain_json(
+    name: &str,
+    status: DomainStatus,
+    profile: Option<&str>,
+    alias_of: Option<&str>,
+) -> Value {
+    let mut value = json!({ "name": name, "status": status.as_str() });
+    match (profile, alias_of) {
+        (_, Some(primary)) => value["alias_of"] = json!(primary),
+        (Some(profile), None) => value["profile"] = json!(profile),
+        (None, None) => {}
+    }
+    value
+}
+
+/// The domain with its aliases and override count, as [`Store::get_domain`] gives it.
+pub(super) async fn domain_info(
+    conn: &mut AnyConnection,
+    domain: &Domain,
+) -> Result<DomainInfo, DirectoryError> {
+    let row = domain_row(conn, domain)
+        .await?
+        .ok_or_else(|| not_found(domain))?;
+    let kind = match (row.alias_of, row.profile) {
+        (Some(primary), _) => DomainKind::Alias {
+            primary: stored_domain(&primary)?,
+        },
+        (None, profile) => DomainKind::Primary {
+            profile: profile.unwrap_or_default(),
+            aliases: aliases_of(conn, domain).await?,
+            users: user_count(conn, domain).await?,
+        },
+    };
+    Ok(DomainInfo {
+        name: domain.clone(),
+        status: row.status,
+        kind,
+    })
 }
 
 pub(super) async fn domain_row(

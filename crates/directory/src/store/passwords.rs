@@ -5,10 +5,12 @@
 //! they never sit in every server's memory.
 
 use autodisco_proto::EmailAddress;
+use serde_json::json;
 use sqlx::AnyConnection;
 
 use super::Store;
 use super::domains::{domain_row, not_found, stored_domain};
+use crate::admin::Actor;
 use crate::error::{DirectoryError, ObjectKind};
 use crate::model::Upsert;
 
@@ -21,13 +23,14 @@ impl Store {
     /// domain.
     pub async fn set_password_hash(
         &self,
+        by: &Actor,
         address: &EmailAddress,
         hash: &str,
     ) -> Result<(EmailAddress, Upsert), DirectoryError> {
         if hash.is_empty() || hash.len() > MAX_HASH_LEN || !hash.starts_with('$') {
             return Err(DirectoryError::InvalidPasswordHash);
         }
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write(by).await?;
         let primary = primary_address(&mut tx, address)
             .await?
             .ok_or_else(|| not_found(address.domain()))?;
@@ -48,6 +51,15 @@ impl Store {
             .bind(hash)
             .execute(&mut *tx)
             .await?;
+        // The hash itself stays out of the log: the log is readable with a read token.
+        let before = exists.then(|| json!({ "password": "set" }));
+        tx.audit(
+            "password.set",
+            &key,
+            before,
+            Some(json!({ "password": "set" })),
+        )
+        .await?;
         tx.commit().await?;
         let upsert = if exists {
             Upsert::Replaced
@@ -75,8 +87,12 @@ impl Store {
     }
 
     /// Removes the password of `address`.
-    pub async fn remove_password(&self, address: &EmailAddress) -> Result<(), DirectoryError> {
-        let mut tx = self.begin_write().await?;
+    pub async fn remove_password(
+        &self,
+        by: &Actor,
+        address: &EmailAddress,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write(by).await?;
         let primary = primary_address(&mut tx, address)
             .await?
             .ok_or_else(|| not_found(address.domain()))?;
@@ -91,6 +107,14 @@ impl Store {
                 name: primary.lookup_key(),
             });
         }
+        let key = primary.lookup_key();
+        tx.audit(
+            "password.remove",
+            &key,
+            Some(json!({ "password": "set" })),
+            None,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

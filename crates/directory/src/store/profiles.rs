@@ -1,12 +1,14 @@
 //! Service profiles: named plans stored as the JSON of [`ServiceProfile`].
 
 use autodisco_proto::{Domain, ServiceProfile};
+use serde_json::Value;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::Store;
+use crate::admin::{Actor, check_version};
 use crate::error::{DirectoryError, ObjectKind};
-use crate::model::{ProfileEntry, Upsert, check_profile_name};
+use crate::model::{ProfileEntry, Upsert, check_profile_name, profile_version};
 
 /// How many of the domains using a profile [`DirectoryError::ProfileInUse`] names.
 const IN_USE_SAMPLE: usize = 10;
@@ -19,8 +21,21 @@ impl Store {
     /// that fail [`ServiceProfile::validate`] ([`DirectoryError::InvalidProfile`]).
     pub async fn put_profile(
         &self,
+        by: &Actor,
         name: &str,
         profile: &ServiceProfile,
+    ) -> Result<Upsert, DirectoryError> {
+        self.put_profile_if(by, name, profile, None).await
+    }
+
+    /// [`Store::put_profile`], only if the stored profile's [`profile_version`] is `if_match`
+    /// (`*`: any existing one); [`DirectoryError::Changed`] otherwise.
+    pub async fn put_profile_if(
+        &self,
+        by: &Actor,
+        name: &str,
+        profile: &ServiceProfile,
+        if_match: Option<&str>,
     ) -> Result<Upsert, DirectoryError> {
         check_profile_name(name)?;
         profile
@@ -29,9 +44,13 @@ impl Store {
                 name: name.to_owned(),
                 problems,
             })?;
-        let settings = serde_json::to_string(profile).expect("a ServiceProfile always serialises");
-        let mut tx = self.begin_write().await?;
-        let outcome = if profile_exists(&mut tx, name).await? {
+        let after = serde_json::to_value(profile).expect("a ServiceProfile always serialises");
+        let settings = after.to_string();
+        let mut tx = self.begin_write(by).await?;
+        let before = stored_settings(&mut tx, name).await?;
+        let current = before.as_deref().map(|text| stored_version(name, text));
+        check_version(ObjectKind::Profile, name, current.as_deref(), if_match)?;
+        let outcome = if before.is_some() {
             sqlx::query("UPDATE profiles SET settings = $1 WHERE name = $2")
                 .bind(settings)
                 .bind(name)
@@ -46,6 +65,8 @@ impl Store {
                 .await?;
             Upsert::Created
         };
+        let before = before.map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text)));
+        tx.audit("profile.put", name, before, Some(after)).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -92,14 +113,27 @@ impl Store {
 
     /// Removes the profile `name`; refused with [`DirectoryError::ProfileInUse`] while any
     /// domain uses it.
-    pub async fn remove_profile(&self, name: &str) -> Result<(), DirectoryError> {
-        let mut tx = self.begin_write().await?;
-        if !profile_exists(&mut tx, name).await? {
+    pub async fn remove_profile(&self, by: &Actor, name: &str) -> Result<(), DirectoryError> {
+        self.remove_profile_if(by, name, None).await
+    }
+
+    /// [`Store::remove_profile`], only if the stored profile's [`profile_version`] is
+    /// `if_match`; [`DirectoryError::Changed`] otherwise.
+    pub async fn remove_profile_if(
+        &self,
+        by: &Actor,
+        name: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write(by).await?;
+        let Some(before) = stored_settings(&mut tx, name).await? else {
             return Err(DirectoryError::NotFound {
                 kind: ObjectKind::Profile,
                 name: name.to_owned(),
             });
-        }
+        };
+        let current = stored_version(name, &before);
+        check_version(ObjectKind::Profile, name, Some(&current), if_match)?;
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domains WHERE profile = $1")
             .bind(name)
             .fetch_one(&mut *tx)
@@ -124,9 +158,33 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        let before = serde_json::from_str(&before).unwrap_or(Value::String(before));
+        tx.audit("profile.remove", name, Some(before), None).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The version tag of a stored profile; one that no longer reads (a hand edit) still has one,
+/// of its text, so it can be replaced or removed.
+fn stored_version(name: &str, settings: &str) -> String {
+    match parse_profile(name, settings) {
+        Ok(profile) => profile_version(&profile),
+        Err(_) => crate::model::version_tag(settings.as_bytes()),
+    }
+}
+
+/// The stored JSON of profile `name`, if it exists.
+async fn stored_settings(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<String>, DirectoryError> {
+    Ok(
+        sqlx::query_scalar("SELECT settings FROM profiles WHERE name = $1")
+            .bind(name)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 pub(super) async fn profile_exists(

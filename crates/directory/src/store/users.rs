@@ -1,12 +1,14 @@
 //! Per-user overrides, stored under the address in its primary domain.
 
 use autodisco_proto::{Domain, EmailAddress};
+use serde_json::{Value, json};
 use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::Store;
 use super::domains::{domain_row, not_found, stored_domain};
+use crate::admin::Actor;
 use crate::error::{DirectoryError, ObjectKind, OverrideProblem};
 use crate::model::{Redirect, Upsert, UserOverride};
 
@@ -22,10 +24,11 @@ impl Store {
     /// [`UserOverride::validate`]) or redirects the mailbox to itself, also through an alias.
     pub async fn put_user(
         &self,
+        by: &Actor,
         user: &UserOverride,
     ) -> Result<(UserOverride, Upsert), DirectoryError> {
         user.validate()?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write(by).await?;
         let mut stored = user.clone();
         stored.address = in_primary_domain(&mut tx, &user.address).await?;
         let key = stored.address.lookup_key();
@@ -44,32 +47,11 @@ impl Store {
                 });
             }
         }
-        let (redirect_addr, redirect_url) = match &stored.redirect {
-            Some(Redirect::Address(target)) => (Some(target.to_string()), None),
-            Some(Redirect::Url(url)) => (None, Some(url.clone())),
-            None => (None, None),
-        };
-        let exists = sqlx::query("SELECT lookup_key FROM user_overrides WHERE lookup_key = $1")
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        let sql = if exists {
-            "UPDATE user_overrides SET domain = $2, address = $3, display_name = $4, \
-             login_name = $5, redirect_addr = $6, redirect_url = $7 WHERE lookup_key = $1"
-        } else {
-            "INSERT INTO user_overrides (lookup_key, domain, address, display_name, login_name, \
-             redirect_addr, redirect_url) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        };
-        sqlx::query(sql)
-            .bind(&key)
-            .bind(stored.address.domain().as_str())
-            .bind(stored.address.to_string())
-            .bind(stored.display_name.clone())
-            .bind(stored.login_name.clone())
-            .bind(redirect_addr)
-            .bind(redirect_url)
-            .execute(&mut *tx)
+        let before = stored_user(&mut tx, &key).await?;
+        let exists = before.is_some();
+        write_user(&mut tx, &stored, exists).await?;
+        let before = before.as_ref().map(user_json);
+        tx.audit("user.put", &key, before, Some(user_json(&stored)))
             .await?;
         tx.commit().await?;
         let outcome = if exists {
@@ -84,15 +66,8 @@ impl Store {
     pub async fn get_user(&self, address: &EmailAddress) -> Result<UserOverride, DirectoryError> {
         let mut conn = self.pool.acquire().await?;
         let key = in_primary_domain(&mut conn, address).await?.lookup_key();
-        let sql = format!("SELECT {USER_COLUMNS} FROM user_overrides WHERE lookup_key = $1");
-        let row = sqlx::query(&sql)
-            .bind(&key)
-            .fetch_optional(&mut *conn)
-            .await?;
-        row.as_ref()
-            .map(user_from_row)
-            .transpose()?
-            .flatten()
+        stored_user(&mut conn, &key)
+            .await?
             .ok_or(DirectoryError::NotFound {
                 kind: ObjectKind::UserOverride,
                 name: key,
@@ -100,20 +75,25 @@ impl Store {
     }
 
     /// Removes the override for `address` (given in its primary or an alias domain).
-    pub async fn remove_user(&self, address: &EmailAddress) -> Result<(), DirectoryError> {
-        let mut tx = self.begin_write().await?;
+    pub async fn remove_user(
+        &self,
+        by: &Actor,
+        address: &EmailAddress,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.begin_write(by).await?;
         let key = in_primary_domain(&mut tx, address).await?.lookup_key();
-        let removed = sqlx::query("DELETE FROM user_overrides WHERE lookup_key = $1")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if removed == 0 {
+        let Some(before) = stored_user(&mut tx, &key).await? else {
             return Err(DirectoryError::NotFound {
                 kind: ObjectKind::UserOverride,
                 name: key,
             });
-        }
+        };
+        sqlx::query("DELETE FROM user_overrides WHERE lookup_key = $1")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+        tx.audit("user.remove", &key, Some(user_json(&before)), None)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -149,6 +129,63 @@ impl Store {
         users.sort_by_cached_key(|u| (u.address.domain().clone(), u.address.lookup_key()));
         Ok(users)
     }
+}
+
+/// Inserts `user` (already in its primary domain), or replaces the stored one if `exists`.
+pub(super) async fn write_user(
+    conn: &mut AnyConnection,
+    user: &UserOverride,
+    exists: bool,
+) -> Result<(), DirectoryError> {
+    let (redirect_addr, redirect_url) = match &user.redirect {
+        Some(Redirect::Address(target)) => (Some(target.to_string()), None),
+        Some(Redirect::Url(url)) => (None, Some(url.clone())),
+        None => (None, None),
+    };
+    let sql = if exists {
+        "UPDATE user_overrides SET domain = $2, address = $3, display_name = $4, \
+         login_name = $5, redirect_addr = $6, redirect_url = $7 WHERE lookup_key = $1"
+    } else {
+        "INSERT INTO user_overrides (lookup_key, domain, address, display_name, login_name, \
+         redirect_addr, redirect_url) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    };
+    sqlx::query(sql)
+        .bind(user.address.lookup_key())
+        .bind(user.address.domain().as_str())
+        .bind(user.address.to_string())
+        .bind(user.display_name.clone())
+        .bind(user.login_name.clone())
+        .bind(redirect_addr)
+        .bind(redirect_url)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The override stored under `key`, if any (and readable).
+async fn stored_user(
+    conn: &mut AnyConnection,
+    key: &str,
+) -> Result<Option<UserOverride>, DirectoryError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM user_overrides WHERE lookup_key = $1");
+    let row = sqlx::query(&sql).bind(key).fetch_optional(conn).await?;
+    Ok(row.as_ref().map(user_from_row).transpose()?.flatten())
+}
+
+/// An override as the audit log records it.
+pub(super) fn user_json(user: &UserOverride) -> Value {
+    let (redirect_addr, redirect_url) = match &user.redirect {
+        Some(Redirect::Address(target)) => (Some(target.to_string()), None),
+        Some(Redirect::Url(url)) => (None, Some(url.clone())),
+        None => (None, None),
+    };
+    json!({
+        "address": user.address.to_string(),
+        "display_name": user.display_name,
+        "login_name": user.login_name,
+        "redirect_addr": redirect_addr,
+        "redirect_url": redirect_url,
+    })
 }
 
 /// `address` moved to its primary domain if its domain is an alias; the domain must exist.

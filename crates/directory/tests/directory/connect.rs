@@ -1,6 +1,6 @@
 //! Connecting: creating, reopening, and the errors an admin sees for a wrong URL.
 
-use autodisco_directory::{DirectoryError, Store};
+use autodisco_directory::{Actor, DirectoryError, Store};
 
 use crate::support::{TestDb, d, postgres_admin_url, profile};
 
@@ -12,10 +12,13 @@ async fn sqlite_file_is_created_in_wal_mode_and_reopened() {
     let store = Store::connect(&url).await.unwrap();
     assert!(path.exists());
     store
-        .put_profile("standard", &profile("h.example"))
+        .put_profile(&Actor::Cli, "standard", &profile("h.example"))
         .await
         .unwrap();
-    store.add_domain(&d("a.example"), "standard").await.unwrap();
+    store
+        .add_domain(&Actor::Cli, &d("a.example"), "standard")
+        .await
+        .unwrap();
     store.close().await;
     // The WAL file exists while a connection is open; the mode itself is stored in the file.
     let header = std::fs::read(&path).unwrap();
@@ -44,7 +47,7 @@ async fn sqlite_files_are_readable_by_their_owner_only() {
     let url = format!("sqlite://{}", path.display());
     let store = Store::connect(&url).await.unwrap();
     store
-        .put_profile("standard", &profile("h.example"))
+        .put_profile(&Actor::Cli, "standard", &profile("h.example"))
         .await
         .unwrap();
     // The write went through the WAL, so all three files exist now.
@@ -76,10 +79,13 @@ async fn sqlite_files_are_readable_by_their_owner_only() {
 async fn sqlite_in_memory_keeps_its_data() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     store
-        .put_profile("standard", &profile("h.example"))
+        .put_profile(&Actor::Cli, "standard", &profile("h.example"))
         .await
         .unwrap();
-    store.add_domain(&d("a.example"), "standard").await.unwrap();
+    store
+        .add_domain(&Actor::Cli, &d("a.example"), "standard")
+        .await
+        .unwrap();
     assert!(store.load_snapshot().await.unwrap().hosts(&d("a.example")));
 }
 

@@ -1,7 +1,9 @@
 //! The last live check of each domain: stored, replaced, listed, removed with its domain, and
 //! never a reason for servers to reload (the revision stays).
 
-use autodisco_directory::{DirectoryError, DomainHealth, DomainRemoval, HealthStatus, ObjectKind};
+use autodisco_directory::{
+    Actor, DirectoryError, DomainHealth, DomainRemoval, HealthStatus, ObjectKind,
+};
 
 use crate::support::{TestDb, d, on_both_backends, profile};
 
@@ -18,11 +20,16 @@ fn health(domain: &str, checked_at: u64, status: HealthStatus, findings: &str) -
 
 async fn health_is_stored_without_a_new_revision(db: TestDb) {
     let s = &db.store;
-    s.put_profile("standard", &profile("h.example"))
+    s.put_profile(&Actor::Cli, "standard", &profile("h.example"))
         .await
         .unwrap();
     let domains = [d("a.example"), d("b.example")];
-    assert_eq!(s.add_domains(&domains, "standard").await.unwrap(), 2);
+    assert_eq!(
+        s.add_domains(&Actor::Cli, &domains, "standard")
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(s.health(&d("a.example")).await.unwrap(), None);
     let revision = s.revision().await.unwrap();
 
@@ -53,7 +60,7 @@ async fn health_is_stored_without_a_new_revision(db: TestDb) {
     all.sort_by(|x, y| x.domain.cmp(&y.domain));
     assert_eq!(all, [again, first[1].clone()]);
 
-    s.remove_domain(&d("a.example"), DomainRemoval::OnlyIfUnused)
+    s.remove_domain(&Actor::Cli, &d("a.example"), DomainRemoval::OnlyIfUnused)
         .await
         .unwrap();
     assert_eq!(s.all_health().await.unwrap(), [first[1].clone()]);

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use autodisco_directory::{DEFAULT_POLL_INTERVAL, DomainStatus, LiveDirectory};
+use autodisco_directory::{Actor, DEFAULT_POLL_INTERVAL, DomainStatus, LiveDirectory};
 use autodisco_proto::Answer;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
@@ -23,11 +23,11 @@ const FAST_POLL: Duration = Duration::from_millis(50);
 
 async fn hosted(db: &TestDb) {
     db.store
-        .put_profile("standard", &profile("h.example"))
+        .put_profile(&Actor::Cli, "standard", &profile("h.example"))
         .await
         .unwrap();
     db.store
-        .add_domain(&d("a.example"), "standard")
+        .add_domain(&Actor::Cli, &d("a.example"), "standard")
         .await
         .unwrap();
 }
@@ -47,7 +47,7 @@ async fn refresh_swaps_only_on_change(db: TestDb) {
     let before = live.snapshot();
 
     db.store
-        .add_domain(&d("b.example"), "standard")
+        .add_domain(&Actor::Cli, &d("b.example"), "standard")
         .await
         .unwrap();
     assert!(live.refresh().await.unwrap());
@@ -67,7 +67,9 @@ async fn change_by_another_store_shows_within_two_seconds(db: TestDb) {
     // "Another process": its own connections, as the CLI or a second instance has.
     let cli = db.second_store().await;
 
-    cli.add_domain(&d("new.example"), "standard").await.unwrap();
+    cli.add_domain(&Actor::Cli, &d("new.example"), "standard")
+        .await
+        .unwrap();
     let written = Instant::now();
     wait_for("the new domain to appear", Duration::from_secs(2), || {
         live.snapshot().hosts(&d("new.example"))
@@ -75,7 +77,7 @@ async fn change_by_another_store_shows_within_two_seconds(db: TestDb) {
     .await;
     let first = written.elapsed();
 
-    cli.set_status(&d("a.example"), DomainStatus::Suspended)
+    cli.set_status(&Actor::Cli, &d("a.example"), DomainStatus::Suspended)
         .await
         .unwrap();
     let written = Instant::now();
@@ -120,7 +122,7 @@ async fn failed_load_keeps_last_snapshot_and_recovers(db: TestDb) {
 
     // The admin repairs the profile: the refresher recovers by itself.
     db.store
-        .put_profile("standard", &profile("h.example"))
+        .put_profile(&Actor::Cli, "standard", &profile("h.example"))
         .await
         .unwrap();
     let repaired = db.store.revision().await.unwrap();
@@ -181,7 +183,7 @@ async fn postgres_outage_keeps_last_snapshot_and_recovers() {
     );
     assert!(
         writer
-            .add_domain(&d("b.example"), "standard")
+            .add_domain(&Actor::Cli, &d("b.example"), "standard")
             .await
             .is_err()
     );
@@ -192,7 +194,7 @@ async fn postgres_outage_keeps_last_snapshot_and_recovers() {
         .unwrap();
     admin.close().await.unwrap();
     writer
-        .add_domain(&d("b.example"), "standard")
+        .add_domain(&Actor::Cli, &d("b.example"), "standard")
         .await
         .unwrap();
     wait_for("the recovery", Duration::from_secs(5), || {

@@ -8,6 +8,8 @@
 
 mod support;
 
+mod admin;
+mod automx2;
 mod connect;
 mod domains;
 mod health;
@@ -15,4 +17,5 @@ mod live;
 mod profiles;
 mod resolve;
 mod scale;
+mod transfer;
 mod users;

@@ -1,6 +1,6 @@
 //! Service profiles in the store.
 
-use autodisco_directory::{DirectoryError, ObjectKind, Upsert};
+use autodisco_directory::{Actor, DirectoryError, ObjectKind, Upsert};
 use autodisco_proto::ServiceProfile;
 
 use crate::support::{TestDb, d, on_both_backends, profile};
@@ -16,7 +16,9 @@ async fn profile_put_get_list_remove(db: TestDb) {
     let s = &db.store;
     let standard = profile("hoster.example");
     assert_eq!(
-        s.put_profile("standard", &standard).await.unwrap(),
+        s.put_profile(&Actor::Cli, "standard", &standard)
+            .await
+            .unwrap(),
         Upsert::Created
     );
     assert_eq!(s.get_profile("standard").await.unwrap(), standard);
@@ -24,22 +26,28 @@ async fn profile_put_get_list_remove(db: TestDb) {
     let mut renamed = standard.clone();
     renamed.display_name = Some("Hoster Mail Plus".into());
     assert_eq!(
-        s.put_profile("standard", &renamed).await.unwrap(),
+        s.put_profile(&Actor::Cli, "standard", &renamed)
+            .await
+            .unwrap(),
         Upsert::Replaced
     );
     assert_eq!(s.get_profile("standard").await.unwrap(), renamed);
 
-    s.put_profile("Business.2", &standard).await.unwrap();
-    s.add_domain(&d("a.example"), "standard").await.unwrap();
+    s.put_profile(&Actor::Cli, "Business.2", &standard)
+        .await
+        .unwrap();
+    s.add_domain(&Actor::Cli, &d("a.example"), "standard")
+        .await
+        .unwrap();
     let list = s.list_profiles().await.unwrap();
     let summary: Vec<_> = list.iter().map(|p| (p.name.as_str(), p.domains)).collect();
     assert_eq!(summary, [("Business.2", 0), ("standard", 1)]);
     assert_eq!(list[1].profile, renamed);
 
-    s.remove_profile("Business.2").await.unwrap();
+    s.remove_profile(&Actor::Cli, "Business.2").await.unwrap();
     for result in [
         s.get_profile("Business.2").await.map(drop),
-        s.remove_profile("Business.2").await,
+        s.remove_profile(&Actor::Cli, "Business.2").await,
     ] {
         assert!(matches!(
             result,
@@ -52,10 +60,14 @@ async fn profile_refusals_change_nothing(db: TestDb) {
     let s = &db.store;
     let before = s.revision().await.unwrap();
     assert!(matches!(
-        s.put_profile("no spaces", &profile("h.example")).await,
+        s.put_profile(&Actor::Cli, "no spaces", &profile("h.example"))
+            .await,
         Err(DirectoryError::InvalidProfileName { .. })
     ));
-    match s.put_profile("empty", &ServiceProfile::default()).await {
+    match s
+        .put_profile(&Actor::Cli, "empty", &ServiceProfile::default())
+        .await
+    {
         Err(DirectoryError::InvalidProfile { name, problems }) => {
             assert_eq!(name, "empty");
             assert_eq!(problems.len(), 1);
@@ -68,12 +80,14 @@ async fn profile_refusals_change_nothing(db: TestDb) {
 
 async fn profile_in_use_cannot_be_removed(db: TestDb) {
     let s = &db.store;
-    s.put_profile("standard", &profile("h.example"))
+    s.put_profile(&Actor::Cli, "standard", &profile("h.example"))
         .await
         .unwrap();
     let domains: Vec<_> = (0..12).map(|i| d(&format!("d{i:02}.example"))).collect();
-    s.add_domains(&domains, "standard").await.unwrap();
-    match s.remove_profile("standard").await {
+    s.add_domains(&Actor::Cli, &domains, "standard")
+        .await
+        .unwrap();
+    match s.remove_profile(&Actor::Cli, "standard").await {
         Err(error @ DirectoryError::ProfileInUse { .. }) => {
             let message = error.to_string();
             let DirectoryError::ProfileInUse {
@@ -96,7 +110,7 @@ async fn profile_in_use_cannot_be_removed(db: TestDb) {
 
 async fn corrupt_profile_is_reported(db: TestDb) {
     let s = &db.store;
-    s.put_profile("standard", &profile("h.example"))
+    s.put_profile(&Actor::Cli, "standard", &profile("h.example"))
         .await
         .unwrap();
     db.raw_sql(r#"UPDATE profiles SET settings = '{"imapp": []}' WHERE name = 'standard'"#)
@@ -106,7 +120,7 @@ async fn corrupt_profile_is_reported(db: TestDb) {
     assert!(is_corrupt(s.list_profiles().await.map(drop)));
     assert!(is_corrupt(s.load_snapshot().await.map(drop)));
     // Putting a good profile back repairs it.
-    s.put_profile("standard", &profile("h.example"))
+    s.put_profile(&Actor::Cli, "standard", &profile("h.example"))
         .await
         .unwrap();
     assert!(s.load_snapshot().await.is_ok());

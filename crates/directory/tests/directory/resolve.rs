@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use autodisco_directory::{DomainStatus, Redirect, Snapshot, SnapshotCounts, UserOverride};
+use autodisco_directory::{Actor, DomainStatus, Redirect, Snapshot, SnapshotCounts, UserOverride};
 use autodisco_proto::{AccountSettings, Answer};
 
 use crate::support::{TestDb, a, d, on_both_backends, profile};
@@ -14,17 +14,19 @@ on_both_backends!(resolve_rules, hosts_rule);
 /// via-suspended.example; off.example, a suspended alias of primary.example; three overrides.
 async fn directory(db: &TestDb) -> Snapshot {
     let s = &db.store;
-    s.put_profile("standard", &profile("standard.example"))
+    s.put_profile(&Actor::Cli, "standard", &profile("standard.example"))
         .await
         .unwrap();
-    s.put_profile("business", &profile("business.example"))
+    s.put_profile(&Actor::Cli, "business", &profile("business.example"))
         .await
         .unwrap();
-    s.add_domain(&d("primary.example"), "standard")
+    s.add_domain(&Actor::Cli, &d("primary.example"), "standard")
         .await
         .unwrap();
-    s.add_domain(&d("other.example"), "business").await.unwrap();
-    s.add_domain(&d("suspended.example"), "standard")
+    s.add_domain(&Actor::Cli, &d("other.example"), "business")
+        .await
+        .unwrap();
+    s.add_domain(&Actor::Cli, &d("suspended.example"), "standard")
         .await
         .unwrap();
     for (alias, target) in [
@@ -32,12 +34,18 @@ async fn directory(db: &TestDb) -> Snapshot {
         ("off.example", "primary.example"),
         ("via-suspended.example", "suspended.example"),
     ] {
-        s.add_alias(&d(alias), &d(target)).await.unwrap();
+        s.add_alias(&Actor::Cli, &d(alias), &d(target))
+            .await
+            .unwrap();
     }
-    s.set_status(&d("suspended.example"), DomainStatus::Suspended)
-        .await
-        .unwrap();
-    s.set_status(&d("off.example"), DomainStatus::Suspended)
+    s.set_status(
+        &Actor::Cli,
+        &d("suspended.example"),
+        DomainStatus::Suspended,
+    )
+    .await
+    .unwrap();
+    s.set_status(&Actor::Cli, &d("off.example"), DomainStatus::Suspended)
         .await
         .unwrap();
 
@@ -49,7 +57,7 @@ async fn directory(db: &TestDb) -> Snapshot {
     let mut away = UserOverride::new(a("away@primary.example"));
     away.redirect = Some(Redirect::Url("https://ad.elsewhere.example/x".into()));
     for user in [named, moved, away] {
-        s.put_user(&user).await.unwrap();
+        s.put_user(&Actor::Cli, &user).await.unwrap();
     }
     let snapshot = s.load_snapshot().await.unwrap();
     assert_eq!(snapshot.revision(), s.revision().await.unwrap());

@@ -12,7 +12,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use autodisco_directory::{Redirect, Store, UserOverride};
+use autodisco_directory::{Actor, Redirect, Store, UserOverride};
 use autodisco_proto::{Answer, Domain};
 
 use crate::support::{TestDb, a, d, profile};
@@ -44,24 +44,26 @@ fn name(i: usize) -> String {
 
 async fn fill_and_measure(db: &TestDb) {
     let s = &db.store;
-    s.put_profile("standard", &profile("hoster.example"))
+    s.put_profile(&Actor::Cli, "standard", &profile("hoster.example"))
         .await
         .unwrap();
     let started = Instant::now();
     for start in (0..DOMAINS).step_by(BATCH) {
         let batch: Vec<Domain> = (start..start + BATCH).map(|i| d(&name(i))).collect();
-        s.add_domains(&batch, "standard").await.unwrap();
+        s.add_domains(&Actor::Cli, &batch, "standard")
+            .await
+            .unwrap();
     }
     let fill = started.elapsed();
     for i in 0..ALIASES {
-        s.add_alias(&d(&format!("alias{i}.example")), &d(&name(i)))
+        s.add_alias(&Actor::Cli, &d(&format!("alias{i}.example")), &d(&name(i)))
             .await
             .unwrap();
     }
     for i in 0..USERS {
         let mut user = UserOverride::new(a(&format!("user{i}@{}", name(i))));
         user.redirect = Some(Redirect::Url(format!("https://other.example/{i}")));
-        s.put_user(&user).await.unwrap();
+        s.put_user(&Actor::Cli, &user).await.unwrap();
     }
     println!(
         "{:?}: inserted {DOMAINS} domains in {} transactions in {fill:.1?}; \

@@ -92,6 +92,28 @@ impl TestDb {
             .expect("connect a second store")
     }
 
+    /// Every text value of the token and audit tables, to check what is stored.
+    pub(crate) async fn dump_text(&self) -> String {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPool::connect(&self.url).await.expect("raw connection");
+        let mut text = String::new();
+        for sql in [
+            "SELECT name || ' ' || scope || ' ' || token_hash FROM api_tokens",
+            "SELECT actor || ' ' || action || ' ' || object || ' ' || COALESCE(before_json, '') || ' ' || COALESCE(after_json, '') FROM audit_log",
+        ] {
+            for row in sqlx::query_scalar::<_, String>(sql)
+                .fetch_all(&pool)
+                .await
+                .expect("raw query")
+            {
+                text.push_str(&row);
+                text.push('\n');
+            }
+        }
+        pool.close().await;
+        text
+    }
+
     /// Runs raw SQL, bypassing the store's checks, to play a hand edit gone wrong.
     pub(crate) async fn raw_sql(&self, sql: &str) {
         sqlx::any::install_default_drivers();

@@ -66,6 +66,7 @@ impl RunningServer {
 fn needs_restart(current: &Config, new: &Config) -> bool {
     new.http_listen != current.http_listen
         || new.https_listen != current.https_listen
+        || new.admin_listen != current.admin_listen
         || new.tls != current.tls
         || new.certs_dir != current.certs_dir
         || new.limits != current.limits

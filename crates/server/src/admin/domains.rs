@@ -1,0 +1,535 @@
+//! `/v1/domains`: hosted domains and aliases.
+
+use autodisco_directory::{
+    Actor, DirectoryError, DomainInfo, DomainKind, DomainQuery, DomainRecord, DomainRemoval,
+    DomainStatus, DomainTarget, DomainUpdate, ObjectKind,
+};
+use autodisco_proto::Domain;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    AdminState, ApiError, Caller, ErrorBody, etag, if_match, json_body, page_limit, plain_text,
+};
+
+pub(super) fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/v1/domains", get(list).post(create))
+        .route(
+            "/v1/domains/{name}",
+            get(show).put(put).patch(patch).delete(remove),
+        )
+}
+
+/// Whether a domain is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Status {
+    Active,
+    Suspended,
+}
+
+impl From<Status> for DomainStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Active => DomainStatus::Active,
+            Status::Suspended => DomainStatus::Suspended,
+        }
+    }
+}
+
+impl From<DomainStatus> for Status {
+    fn from(status: DomainStatus) -> Self {
+        match status {
+            DomainStatus::Active => Status::Active,
+            DomainStatus::Suspended => Status::Suspended,
+        }
+    }
+}
+
+/// A domain in a listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct DomainItem {
+    /// The canonical name (lower case, A-labels).
+    name: String,
+    status: Status,
+    /// A primary's profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<String>,
+    /// An alias's primary domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias_of: Option<String>,
+}
+
+/// One page of domains.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct DomainPage {
+    domains: Vec<DomainItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// One domain with what hangs on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct DomainView {
+    name: String,
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias_of: Option<String>,
+    /// A primary's alias domains.
+    aliases: Vec<String>,
+    /// How many user overrides a primary has.
+    users: u64,
+}
+
+/// A new domain: a primary with a profile, or an alias of a hosted primary.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewDomain {
+    name: String,
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    alias_of: Option<String>,
+    #[serde(default)]
+    status: Option<Status>,
+}
+
+/// The whole state of a domain (PUT): created if missing, else brought to this state.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DomainPut {
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    alias_of: Option<String>,
+    #[serde(default)]
+    status: Option<Status>,
+}
+
+/// A partial change (PATCH): suspend, resume, move to another profile.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DomainPatch {
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    status: Option<Status>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListParams {
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", nullable = false)]
+    cursor: Option<String>,
+    /// Only primaries with this profile.
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", nullable = false)]
+    profile: Option<String>,
+    /// Only domains with this status.
+    status: Option<Status>,
+    /// Only names starting with this.
+    #[param(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", nullable = false)]
+    q: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RemoveParams {
+    /// Also remove a primary's aliases and user overrides (else 409 while it has any).
+    cascade: Option<bool>,
+}
+
+fn item(record: DomainRecord) -> DomainItem {
+    let (profile, alias_of) = match record.target {
+        DomainTarget::Profile(profile) => (Some(profile), None),
+        DomainTarget::AliasOf(primary) => (None, Some(primary.to_string())),
+    };
+    DomainItem {
+        name: record.name.to_string(),
+        status: record.status.into(),
+        profile,
+        alias_of,
+    }
+}
+
+fn view(info: &DomainInfo) -> DomainView {
+    let (profile, alias_of, aliases, users) = match &info.kind {
+        DomainKind::Primary {
+            profile,
+            aliases,
+            users,
+        } => (
+            Some(profile.clone()),
+            None,
+            aliases.iter().map(ToString::to_string).collect(),
+            *users,
+        ),
+        DomainKind::Alias { primary } => (None, Some(primary.to_string()), Vec::new(), 0),
+    };
+    DomainView {
+        name: info.name.to_string(),
+        status: info.status.into(),
+        profile,
+        alias_of,
+        aliases,
+        users,
+    }
+}
+
+/// The domain as JSON with its ETag.
+fn answer(status: StatusCode, info: &DomainInfo) -> Response {
+    let mut response = (status, Json(view(info))).into_response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(&info.version()));
+    if status == StatusCode::CREATED
+        && let Ok(location) = format!("/v1/domains/{}", info.name).parse()
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn domain(field: &str, name: &str) -> Result<Domain, ApiError> {
+    Domain::parse(name)
+        .map_err(|e| ApiError::invalid(field, &format!("{name:?} is not a domain name: {e}")))
+}
+
+fn actor(caller: &Caller) -> Actor {
+    Actor::Token(caller.0.name.clone())
+}
+
+/// List domains, by name, a page at a time.
+#[utoipa::path(get, path = "/v1/domains", tag = "domains", params(ListParams),
+    responses(
+        (status = 200, description = "One page", body = DomainPage),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn list(
+    State(state): State<AdminState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<DomainPage>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::bad_request(&e.body_text()))?;
+    let limit = page_limit(params.limit, 100, DomainQuery::MAX_LIMIT)?;
+    plain_text("cursor", params.cursor.as_deref())?;
+    plain_text("profile", params.profile.as_deref())?;
+    plain_text("q", params.q.as_deref())?;
+    let query = DomainQuery {
+        after: params.cursor,
+        limit,
+        profile: params.profile,
+        status: params.status.map(Into::into),
+        prefix: params.q,
+    };
+    let page = state.directory.store().list_domains_page(&query).await?;
+    let next_cursor = (page.len() == limit as usize)
+        .then(|| page.last().map(|r| r.name.to_string()))
+        .flatten();
+    Ok(Json(DomainPage {
+        domains: page.into_iter().map(item).collect(),
+        next_cursor,
+    }))
+}
+
+/// Host a domain: `{"name", "profile"}` for a primary, `{"name", "alias_of"}` for an alias.
+#[utoipa::path(post, path = "/v1/domains", tag = "domains", request_body = NewDomain,
+    responses(
+        (status = 201, description = "Created", body = DomainView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 409, description = "Exists already", body = ErrorBody),
+        (status = 422, description = "A field cannot be used", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn create(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let new: NewDomain = json_body(&body)?;
+    let name = domain("name", &new.name)?;
+    let info = add(
+        &state,
+        &caller,
+        &name,
+        new.profile,
+        new.alias_of,
+        new.status,
+    )
+    .await?;
+    Ok(answer(StatusCode::CREATED, &info))
+}
+
+/// Creates `name` as a primary or an alias, then applies `status`.
+async fn add(
+    state: &AdminState,
+    caller: &Caller,
+    name: &Domain,
+    profile: Option<String>,
+    alias_of: Option<String>,
+    status: Option<Status>,
+) -> Result<DomainInfo, ApiError> {
+    let store = state.directory.store();
+    let by = actor(caller);
+    match (profile, alias_of) {
+        (Some(profile), None) => {
+            store
+                .add_domain(&by, name, &profile)
+                .await
+                .map_err(|e| match e {
+                    DirectoryError::NotFound {
+                        kind: ObjectKind::Profile,
+                        ..
+                    } => ApiError::from(e).unprocessable("profile"),
+                    e => ApiError::from(e).at("name"),
+                })?
+        }
+        (None, Some(primary)) => {
+            let primary = domain("alias_of", &primary)?;
+            store
+                .add_alias(&by, name, &primary)
+                .await
+                .map_err(|e| match e {
+                    DirectoryError::NotFound { .. } | DirectoryError::AliasOfAlias { .. } => {
+                        ApiError::from(e).unprocessable("alias_of")
+                    }
+                    e => ApiError::from(e).at("name"),
+                })?
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "alias_of",
+                "give profile or alias_of, not both: an alias uses its primary's profile",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "profile",
+                "give profile (a primary domain) or alias_of (an alias)",
+            ));
+        }
+    }
+    if let Some(Status::Suspended) = status {
+        store.set_status(&by, name, DomainStatus::Suspended).await?;
+    }
+    Ok(store.get_domain(name).await?)
+}
+
+/// One domain, with its ETag for If-Match.
+#[utoipa::path(get, path = "/v1/domains/{name}", tag = "domains",
+    params(("name" = String, Path, description = "The domain")),
+    responses(
+        (status = 200, description = "The domain", body = DomainView, headers(("ETag" = String))),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Not hosted", body = ErrorBody),
+        (status = 422, description = "Not a domain name", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn show(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = domain("name", &name)?;
+    let info = state.directory.store().get_domain(&name).await?;
+    Ok(answer(StatusCode::OK, &info))
+}
+
+/// Create the domain, or bring it to the state given (idempotent). With If-Match, only if it
+/// is unchanged since that GET (412 otherwise); without, unconditionally.
+#[utoipa::path(put, path = "/v1/domains/{name}", tag = "domains", request_body = DomainPut,
+    params(("name" = String, Path, description = "The domain"),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag of the version this change is based on", pattern = r#"^(\*|[0-9a-f]+|"[0-9a-f]+")$"#)),
+    responses(
+        (status = 200, description = "Updated (or already so)", body = DomainView, headers(("ETag" = String))),
+        (status = 201, description = "Created", body = DomainView, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 409, description = "Conflicts with the stored domain", body = ErrorBody),
+        (status = 412, description = "Changed since read", body = ErrorBody),
+        (status = 422, description = "A field cannot be used", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn put(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    let name = domain("name", &name)?;
+    let wanted: DomainPut = json_body(&body)?;
+    let store = state.directory.store();
+    let current = match store.get_domain(&name).await {
+        Ok(info) => Some(info),
+        Err(DirectoryError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(current) = current else {
+        if expected.is_some() {
+            return Err(DirectoryError::Changed {
+                kind: ObjectKind::Domain,
+                name: name.to_string(),
+                current: "none".into(),
+            }
+            .into());
+        }
+        let info = add(
+            &state,
+            &caller,
+            &name,
+            wanted.profile,
+            wanted.alias_of,
+            wanted.status,
+        )
+        .await?;
+        return Ok(answer(StatusCode::CREATED, &info));
+    };
+    let stored_primary = match &current.kind {
+        DomainKind::Alias { primary } => Some(primary.to_string()),
+        DomainKind::Primary { .. } => None,
+    };
+    if let Some(primary) = &wanted.alias_of
+        && stored_primary.as_deref() != Some(primary.as_str())
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            &format!(
+                "{name} is stored as {}; a domain does not change kind or primary: delete it and create it again",
+                stored_primary.map_or("a primary domain".to_owned(), |p| format!(
+                    "an alias of {p}"
+                ))
+            ),
+            Some("alias_of"),
+        ));
+    }
+    update(
+        &state,
+        &caller,
+        &name,
+        wanted.profile,
+        wanted.status,
+        expected,
+    )
+    .await
+}
+
+/// Suspend, resume, or move a primary to another profile. If-Match as for PUT.
+#[utoipa::path(patch, path = "/v1/domains/{name}", tag = "domains", request_body = DomainPatch,
+    params(("name" = String, Path, description = "The domain"),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag of the version this change is based on", pattern = r#"^(\*|[0-9a-f]+|"[0-9a-f]+")$"#)),
+    responses(
+        (status = 200, description = "Updated", body = DomainView, headers(("ETag" = String))),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "Not hosted", body = ErrorBody),
+        (status = 409, description = "An alias has no profile of its own", body = ErrorBody),
+        (status = 412, description = "Changed since read", body = ErrorBody),
+        (status = 422, description = "A field cannot be used", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn patch(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    let name = domain("name", &name)?;
+    let change: DomainPatch = json_body(&body)?;
+    update(
+        &state,
+        &caller,
+        &name,
+        change.profile,
+        change.status,
+        expected,
+    )
+    .await
+}
+
+async fn update(
+    state: &AdminState,
+    caller: &Caller,
+    name: &Domain,
+    profile: Option<String>,
+    status: Option<Status>,
+    expected: Option<String>,
+) -> Result<Response, ApiError> {
+    let change = DomainUpdate {
+        profile,
+        status: status.map(Into::into),
+    };
+    let info = state
+        .directory
+        .store()
+        .update_domain(&actor(caller), name, &change, expected.as_deref())
+        .await
+        .map_err(|e| match e {
+            DirectoryError::NotFound {
+                kind: ObjectKind::Profile,
+                ..
+            } => ApiError::from(e).unprocessable("profile"),
+            e => ApiError::from(e),
+        })?;
+    Ok(answer(StatusCode::OK, &info))
+}
+
+/// Stop hosting the domain. If-Match as for PUT.
+#[utoipa::path(delete, path = "/v1/domains/{name}", tag = "domains",
+    params(("name" = String, Path, description = "The domain"), RemoveParams,
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag of the version this change is based on", pattern = r#"^(\*|[0-9a-f]+|"[0-9a-f]+")$"#)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "Not hosted", body = ErrorBody),
+        (status = 409, description = "Has aliases or user overrides", body = ErrorBody),
+        (status = 412, description = "Changed since read", body = ErrorBody),
+        (status = 422, description = "Not a domain name", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn remove(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    params: Result<Query<RemoveParams>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::bad_request(&e.body_text()))?;
+    let expected = if_match(&headers)?;
+    let name = domain("name", &name)?;
+    let removal = if params.cascade.unwrap_or(false) {
+        DomainRemoval::Cascade
+    } else {
+        DomainRemoval::OnlyIfUnused
+    };
+    state
+        .directory
+        .store()
+        .remove_domain_if(&actor(&caller), &name, removal, expected.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
