@@ -186,21 +186,7 @@ pub(crate) async fn records_for(
     store: &Store,
     domain: &Domain,
 ) -> anyhow::Result<DomainRecords> {
-    let info = store.get_domain(domain).await?;
-    let (primary, profile) = match info.kind {
-        DomainKind::Primary { profile, .. } => (info.name.clone(), profile),
-        DomainKind::Alias { primary } => match store.get_domain(&primary).await?.kind {
-            DomainKind::Primary { profile, .. } => (primary, profile),
-            DomainKind::Alias { .. } => anyhow::bail!("{domain} is an alias of an alias"),
-        },
-    };
-    let profile = store.get_profile(&profile).await?;
-    Ok(DomainRecords::compute(
-        domain,
-        &primary,
-        &profile,
-        &hoster_names(config),
-    ))
+    Ok(store.domain_records(domain, &hoster_names(config)).await?)
 }
 
 /// The records of every hosted domain, from one listing and one read of the profiles (not a

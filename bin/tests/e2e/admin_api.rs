@@ -11,7 +11,11 @@ use serde_json::{Value, json};
 
 use crate::{element, post, seeded_server_with};
 
-on_both_backends!(api_over_http, two_writers_on_one_domain);
+on_both_backends!(
+    api_over_http,
+    two_writers_on_one_domain,
+    records_and_health_over_http
+);
 
 /// The admin listener every API test adds to the seeded server's config.
 pub(crate) const ADMIN: &str = "[admin]\nlisten = [\"127.0.0.1:0\"]\n";
@@ -574,4 +578,62 @@ async fn two_writers_on_one_domain(backend: Backend) {
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 409]);
     server.stop().await;
+}
+
+/// `/records` is exactly what `autodisco dns records --format json` prints (one computation);
+/// `/health` is 404 until a check is stored, then the stored verdict and findings.
+async fn records_and_health_over_http(backend: Backend) {
+    let (server, _api, reader) = server_with_api(backend).await;
+    let records = reader.get("/v1/domains/customer.example/records").await;
+    assert_eq!(records.status, 200, "{}", records.body);
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_autodisco"))
+        .arg("--config")
+        .arg(&server.config_path)
+        .args(["dns", "records", "customer.example", "--format", "json"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let printed = printed.as_array().map_or(&printed, |all| &all[0]);
+    assert_eq!(&records.body, printed);
+    let autodiscover = records.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "autodiscover.customer.example")
+        .expect("the autodiscover record");
+    assert_eq!(autodiscover["type"], "CNAME", "{autodiscover}");
+    assert_error(
+        &reader.get("/v1/domains/nowhere.example/records").await,
+        404,
+        None,
+    );
+
+    let never = reader.get("/v1/domains/customer.example/health").await;
+    assert_error(&never, 404, None);
+    let domain = autodisco_proto::Domain::parse("customer.example").unwrap();
+    let findings = r#"{"findings":["autodiscover.customer.example is missing"]}"#;
+    server
+        .store
+        .put_health(&[autodisco_directory::DomainHealth {
+            domain,
+            checked_at: 1_700_000_000,
+            status: autodisco_directory::HealthStatus::Unhealthy,
+            findings: findings.to_owned(),
+        }])
+        .await
+        .unwrap();
+    let health = reader.get("/v1/domains/customer.example/health").await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert_eq!(health.body["status"], "unhealthy");
+    assert_eq!(health.body["checked_at"], 1_700_000_000);
+    assert_eq!(
+        health.body["findings"]["findings"][0],
+        "autodiscover.customer.example is missing"
+    );
 }

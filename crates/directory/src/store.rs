@@ -17,6 +17,7 @@ mod health;
 mod load;
 mod passwords;
 mod profiles;
+mod records;
 mod tokens;
 mod transfer;
 mod users;

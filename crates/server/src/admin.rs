@@ -3,7 +3,9 @@
 //! name and picked up by every running instance like a CLI change.
 //!
 //! - `domains`: `/v1/domains` and `/v1/domains/{name}` (list with keyset pagination and
-//!   index-backed filters; create; PUT, PATCH, DELETE with ETag and If-Match).
+//!   index-backed filters; create; PUT, PATCH, DELETE with ETag and If-Match), and what the
+//!   hoster sees of one: `/v1/domains/{name}/records` (the DNS records it publishes) and
+//!   `/v1/domains/{name}/health` (the last `autodisco domain check`).
 //! - `resources`: profiles, user overrides and passwords, tokens, the audit log, the status.
 //! - `openapi`: the OpenAPI 3.1 description, generated from the handlers, at `/openapi.json`.
 //!
@@ -16,7 +18,10 @@ mod domains;
 mod openapi;
 mod resources;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use autodisco_directory::{ApiToken, DirectoryError, LiveDirectory, TokenScope};
 use axum::Router;
@@ -30,6 +35,8 @@ use tower::limit::ConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::ToSchema;
 
+use crate::state::Site;
+
 /// The largest request body: a profile or a user override is a few KiB.
 const MAX_BODY: usize = 256 * 1024;
 /// Requests handled at once; more wait. The API serves a few control panels, not the internet.
@@ -41,6 +48,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub(crate) struct AdminState {
     pub(crate) directory: LiveDirectory,
+    /// The site settings in force (the names customers' records point at).
+    pub(crate) site: Arc<ArcSwap<Site>>,
     /// Whether `auth = "basic"` checks directory passwords (passwords can be set either way).
     pub(crate) passwords_checked: bool,
 }

@@ -122,6 +122,7 @@ impl RunningServer {
         let http_app = routes::redirect_router(state, http_admission);
         let admin_app = admin::router(admin::AdminState {
             directory: directory.clone(),
+            site: site.clone(),
             passwords_checked,
         });
 

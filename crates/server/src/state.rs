@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use autodisco_directory::LiveDirectory;
-use autodisco_proto::Domain;
+use autodisco_proto::{Domain, HosterNames};
 
 use crate::auth::Authenticator;
 use crate::config::{Config, Limits};
@@ -20,6 +20,8 @@ pub(crate) struct Site {
     pub server_id: u32,
     /// The hoster's domain: Apple profile identifiers are made under its reverse-DNS name.
     pub hoster: Domain,
+    /// The names customers' DNS records point at (the admin API's `records`).
+    pub record_targets: HosterNames,
 }
 
 impl Site {
@@ -29,6 +31,10 @@ impl Site {
             public_url: config.public_url.clone(),
             server_id: server_id(&config.service_host),
             hoster: config.hoster.clone(),
+            record_targets: HosterNames {
+                redirect_host: config.redirect_host.to_string(),
+                service_host: config.service_host.to_string(),
+            },
         }
     }
 }

@@ -26,6 +26,79 @@ pub(super) fn routes() -> Router<AdminState> {
             "/v1/domains/{name}",
             get(show).put(put).patch(patch).delete(remove),
         )
+        .route("/v1/domains/{name}/records", get(records))
+        .route("/v1/domains/{name}/health", get(health))
+}
+
+/// The DNS records the domain publishes: `{"domain", "primary", "records": [{"name", "type",
+/// "data", "purpose", "required", "why"}], "notes": [...]}`, as `autodisco dns records
+/// --format json` prints them (one computation for both).
+#[utoipa::path(get, path = "/v1/domains/{name}/records", tag = "domains",
+    params(("name" = String, Path, description = "The domain (primary or alias)")),
+    responses(
+        (status = 200, description = "The records", body = Object),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Not hosted", body = ErrorBody),
+        (status = 422, description = "Not a domain name", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn records(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = domain("name", &name)?;
+    let targets = state.site.load().record_targets.clone();
+    let records = state
+        .directory
+        .store()
+        .domain_records(&name, &targets)
+        .await?;
+    Ok(Json(records).into_response())
+}
+
+/// The last live check of a domain (`autodisco domain check`).
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct HealthView {
+    /// When, in seconds since the Unix epoch.
+    checked_at: u64,
+    /// `healthy` or `unhealthy`.
+    status: String,
+    /// The records, steps and findings, as the check wrote them.
+    #[schema(value_type = Object)]
+    findings: serde_json::Value,
+}
+
+/// The result of the last live check of the domain; 404 when it was never checked.
+#[utoipa::path(get, path = "/v1/domains/{name}/health", tag = "domains",
+    params(("name" = String, Path, description = "The domain (primary or alias)")),
+    responses(
+        (status = 200, description = "The last check", body = HealthView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "Not hosted, or never checked", body = ErrorBody),
+        (status = 422, description = "Not a domain name", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn health(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = domain("name", &name)?;
+    let Some(health) = state.directory.store().health(&name).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_checked",
+            &format!("{name} has not been checked yet: run autodisco domain check {name}"),
+            None,
+        ));
+    };
+    Ok(Json(HealthView {
+        checked_at: health.checked_at,
+        status: health.status.as_str().to_owned(),
+        // Stored by the checker as JSON; text that is not is shown as a string.
+        findings: serde_json::from_str(&health.findings)
+            .unwrap_or(serde_json::Value::String(health.findings)),
+    })
+    .into_response())
 }
 
 /// Whether a domain is answered.

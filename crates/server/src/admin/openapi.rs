@@ -16,7 +16,7 @@ use super::{ErrorBody, domains, resources};
     ),
     paths(
         domains::list, domains::create, domains::show, domains::put, domains::patch,
-        domains::remove,
+        domains::remove, domains::records, domains::health,
         resources::list_profiles, resources::show_profile, resources::put_profile,
         resources::remove_profile,
         resources::show_user, resources::put_user, resources::remove_user,
@@ -59,6 +59,8 @@ mod tests {
         for path in [
             "/v1/domains",
             "/v1/domains/{name}",
+            "/v1/domains/{name}/records",
+            "/v1/domains/{name}/health",
             "/v1/profiles",
             "/v1/profiles/{name}",
             "/v1/users/{address}",
