@@ -88,17 +88,8 @@ async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<bool> {
         ..ClientConfig::default()
     };
     args.net.apply(&mut client_config)?;
-    let service_url = Url::parse(&format!(
-        "{}/autodiscover/autodiscover.xml",
-        config.public_url.trim_end_matches('/')
-    ))
-    .with_context(|| format!("public_url {:?} is not a URL", config.public_url))?;
-    let target = CheckTarget {
-        hoster: crate::dns::hoster_names(config),
-        service_url,
-    };
-    let checker =
-        Checker::new(client_config, target, args.timeout).context("cannot set up the checks")?;
+    let checker = Checker::new(client_config, check_target(config)?, args.timeout)
+        .context("cannot set up the checks")?;
     let (total, expected) = expected;
     let mut progress = Progress::new(total, std::io::stderr().is_terminal() && !args.json);
     let mut output = Output::new(args.json);
@@ -144,18 +135,66 @@ async fn expected_records(
 
 /// The stored form: the verdict and the findings as JSON.
 fn health_of(result: &DomainCheck) -> anyhow::Result<DomainHealth> {
+    Ok(stored(domain_arg(&result.domain)?, result))
+}
+
+/// The stored form of `result`, a check of `domain`.
+fn stored(domain: Domain, result: &DomainCheck) -> DomainHealth {
     let checked_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    Ok(DomainHealth {
-        domain: domain_arg(&result.domain)?,
+    DomainHealth {
+        domain,
         checked_at,
         status: if result.healthy {
             HealthStatus::Healthy
         } else {
             HealthStatus::Unhealthy
         },
-        findings: serde_json::to_string(&result.findings).context("cannot encode findings")?,
+        // Plain strings and numbers: encoding them cannot fail.
+        findings: serde_json::to_string(&result.findings).unwrap_or_else(|_| "[]".to_owned()),
+    }
+}
+
+/// How long the admin API's `POST /v1/domains/{name}/check` may take for one domain: below the
+/// API's own request timeout (30 s).
+const API_CHECK_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The admin API's live checks: the engine of `domain check`, with the system resolver and
+/// certificate roots.
+pub(crate) struct ApiChecker(Checker);
+
+impl ApiChecker {
+    pub(crate) fn new(config: &Config) -> anyhow::Result<Self> {
+        let client_config = ClientConfig {
+            step_timeout: Duration::from_secs(5),
+            ..ClientConfig::default()
+        };
+        let checker = Checker::new(client_config, check_target(config)?, API_CHECK_TIMEOUT)
+            .context("cannot set up the admin API's live checks")?;
+        Ok(Self(checker))
+    }
+}
+
+impl autodisco_server::DomainChecker for ApiChecker {
+    fn check(&self, expected: DomainRecords) -> autodisco_server::BoxFuture<'_, DomainHealth> {
+        Box::pin(async move {
+            let result = self.0.check(&expected).await;
+            stored(expected.domain, &result)
+        })
+    }
+}
+
+/// What the checks compare against: the hoster's names and the service's POX URL.
+fn check_target(config: &Config) -> anyhow::Result<CheckTarget> {
+    let service_url = Url::parse(&format!(
+        "{}/autodiscover/autodiscover.xml",
+        config.public_url.trim_end_matches('/')
+    ))
+    .with_context(|| format!("public_url {:?} is not a URL", config.public_url))?;
+    Ok(CheckTarget {
+        hoster: crate::dns::hoster_names(config),
+        service_url,
     })
 }
 

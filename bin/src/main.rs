@@ -207,7 +207,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot load the directory")?;
     let refresher = directory.spawn_refresher(config.directory_poll);
-    let server = RunningServer::start(&config, directory.clone()).await?;
+    // Without a usable resolver configuration the service still runs; only the admin API's
+    // live checks are off (503), and `domain check --dns` still works.
+    let checker: Option<std::sync::Arc<dyn autodisco_server::DomainChecker>> =
+        match check::ApiChecker::new(&config) {
+            Ok(checker) => Some(std::sync::Arc::new(checker)),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "the admin API's live checks are off");
+                None
+            }
+        };
+    let server = RunningServer::start_with_checker(&config, directory.clone(), checker).await?;
     tracing::info!(
         directory = ?directory.snapshot().counts(),
         "ready; add a customer domain with: autodisco domain add customer.example"

@@ -14,6 +14,8 @@ use autodisco_test_support::recording::Blackhole;
 use autodisco_test_support::{Backend, LoopbackBlock, TestServer};
 use serde_json::Value;
 
+use crate::admin_api::Api;
+
 /// Host numbers in the test's block.
 mod host {
     /// The HTTPS service, `autodiscover.hoster.example`, port 443.
@@ -389,6 +391,104 @@ async fn check_reports_each_problem_in_words(backend: Backend) {
     );
 
     stored_health_is_listed(&setup).await;
+    the_api_checks_live(&setup).await;
+}
+
+/// The admin API's checker, as `autodisco serve` builds one, with the test's DNS and CA.
+struct TestChecker(autodisco_client::Checker);
+
+impl autodisco_server::DomainChecker for TestChecker {
+    fn check(
+        &self,
+        expected: DomainRecords,
+    ) -> autodisco_server::BoxFuture<'_, autodisco_directory::DomainHealth> {
+        Box::pin(async move {
+            let result = self.0.check(&expected).await;
+            autodisco_directory::DomainHealth {
+                domain: expected.domain,
+                checked_at: 1,
+                status: if result.healthy {
+                    autodisco_directory::HealthStatus::Healthy
+                } else {
+                    autodisco_directory::HealthStatus::Unhealthy
+                },
+                findings: serde_json::to_string(&result.findings).unwrap(),
+            }
+        })
+    }
+}
+
+/// `POST /v1/domains/{name}/check` runs the same checks on a server with a checker, stores the
+/// result for `/health`, and needs a write token.
+async fn the_api_checks_live(setup: &Setup) {
+    use std::sync::Arc;
+    let store = &setup.server.store;
+    let write = store
+        .create_token(&Actor::Cli, "panel", autodisco_directory::TokenScope::Write)
+        .await
+        .unwrap();
+    let read = store
+        .create_token(
+            &Actor::Cli,
+            "monitor",
+            autodisco_directory::TokenScope::Read,
+        )
+        .await
+        .unwrap();
+    // A second instance on the same directory, with only the admin API to speak of.
+    let mut config = setup.server.config.clone();
+    let any_port: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    config.http_listen = vec![any_port];
+    config.https_listen = vec![any_port];
+    config.admin_listen = vec![any_port];
+    let client = autodisco_client::ClientConfig {
+        dns: autodisco_client::DnsServer::At(setup.dns.address()),
+        extra_roots_pem: vec![setup.server.ca.cert_pem().into_bytes()],
+        step_timeout: std::time::Duration::from_secs(3),
+        ..autodisco_client::ClientConfig::default()
+    };
+    let target = autodisco_client::CheckTarget {
+        hoster: HosterNames {
+            redirect_host: config.redirect_host.to_string(),
+            service_host: config.service_host.to_string(),
+        },
+        service_url: url::Url::parse(&format!(
+            "{}/autodiscover/autodiscover.xml",
+            config.public_url
+        ))
+        .unwrap(),
+    };
+    let checker =
+        autodisco_client::Checker::new(client, target, std::time::Duration::from_secs(20)).unwrap();
+    let api = autodisco_server::RunningServer::start_with_checker(
+        &config,
+        setup.server.directory.clone(),
+        Some(Arc::new(TestChecker(checker))),
+    )
+    .await
+    .unwrap();
+    let writer = Api::new(api.admin_addrs[0], &write);
+    let reader = Api::new(api.admin_addrs[0], &read);
+    let check = "/v1/domains/good.example/check";
+    assert_eq!(reader.send("POST", check, None, &[]).await.status, 403);
+    let good = writer.send("POST", check, None, &[]).await;
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert_eq!(good.body["status"], "healthy", "{}", good.body);
+    let wrong = writer
+        .send("POST", "/v1/domains/wrong.example/check", None, &[])
+        .await;
+    assert_eq!(wrong.body["status"], "unhealthy", "{}", wrong.body);
+    contains(
+        &wrong.body["findings"].to_string(),
+        "autodiscover.wrong.example points to mail.oldhost.example",
+    );
+    let stored = reader.get("/v1/domains/wrong.example/health").await;
+    assert_eq!(stored.body, wrong.body);
+    let nowhere = writer
+        .send("POST", "/v1/domains/nowhere.example/check", None, &[])
+        .await;
+    assert_eq!(nowhere.status, 404, "{}", nowhere.body);
+    api.shutdown().await;
 }
 
 /// `domain list` shows the stored verdicts, `--unhealthy` filters, `domain show` repeats the

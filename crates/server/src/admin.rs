@@ -5,7 +5,8 @@
 //! - `domains`: `/v1/domains` and `/v1/domains/{name}` (list with keyset pagination and
 //!   index-backed filters; create; PUT, PATCH, DELETE with ETag and If-Match), and what the
 //!   hoster sees of one: `/v1/domains/{name}/records` (the DNS records it publishes) and
-//!   `/v1/domains/{name}/health` (the last `autodisco domain check`).
+//!   `/v1/domains/{name}/health` (the last `autodisco domain check`), and `POST
+//!   /v1/domains/{name}/check` (check it now, through a [`DomainChecker`]).
 //! - `resources`: profiles, user overrides and passwords, tokens, the audit log, the status.
 //! - `openapi`: the OpenAPI 3.1 description, generated from the handlers, at `/openapi.json`.
 //!
@@ -23,7 +24,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use autodisco_directory::{ApiToken, DirectoryError, LiveDirectory, TokenScope};
+use autodisco_directory::{ApiToken, DirectoryError, DomainHealth, LiveDirectory, TokenScope};
+use autodisco_proto::DomainRecords;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::Next;
@@ -44,12 +46,25 @@ const CONCURRENCY: usize = 16;
 /// A request taking longer is answered 408 (a directory write waits at most 5 s for the pool).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A live check of one hosted domain: its DNS records and what a mail client meets on the way
+/// to the service. The binary supplies one built on the client crate's checker (the same engine
+/// as `autodisco domain check`), since the server crate does not depend on the client.
+pub trait DomainChecker: Send + Sync + 'static {
+    /// Checks the domain whose records should be `expected`; the result as it is stored.
+    fn check(&self, expected: DomainRecords) -> BoxFuture<'_, DomainHealth>;
+}
+
+/// What a [`DomainChecker`] returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub(crate) struct AdminState {
     pub(crate) directory: LiveDirectory,
     /// The site settings in force (the names customers' records point at).
     pub(crate) site: Arc<ArcSwap<Site>>,
+    /// Runs `POST /v1/domains/{name}/check`; without one that path is not served (404).
+    pub(crate) checker: Option<Arc<dyn DomainChecker>>,
     /// Whether `auth = "basic"` checks directory passwords (passwords can be set either way).
     pub(crate) passwords_checked: bool,
 }
@@ -57,7 +72,7 @@ pub(crate) struct AdminState {
 /// The admin API's router.
 pub(crate) fn router(state: AdminState) -> Router {
     let v1 = Router::new()
-        .merge(domains::routes())
+        .merge(domains::routes(state.checker.is_some()))
         .merge(resources::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -37,6 +37,7 @@ mod signing;
 mod state;
 mod tls;
 
+pub use admin::{BoxFuture, DomainChecker};
 pub use auth::hash_password;
 pub use server::{RunningServer, ServerError};
 pub use tls::create_self_signed;

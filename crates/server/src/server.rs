@@ -75,6 +75,16 @@ impl RunningServer {
     /// Binds every listener and starts serving. Port 0 binds a free port (tests read the result
     /// from [`RunningServer::http_addrs`] and [`RunningServer::https_addrs`]).
     pub async fn start(config: &Config, directory: LiveDirectory) -> Result<Self, ServerError> {
+        Self::start_with_checker(config, directory, None).await
+    }
+
+    /// [`RunningServer::start`], with the live checker the admin API's `POST
+    /// /v1/domains/{name}/check` runs (`autodisco serve` always gives one).
+    pub async fn start_with_checker(
+        config: &Config,
+        directory: LiveDirectory,
+        checker: Option<Arc<dyn crate::admin::DomainChecker>>,
+    ) -> Result<Self, ServerError> {
         // Used only when a self-signed certificate has to be made.
         let self_signed_names = vec![
             config.service_host.to_string(),
@@ -123,6 +133,7 @@ impl RunningServer {
         let admin_app = admin::router(admin::AdminState {
             directory: directory.clone(),
             site: site.clone(),
+            checker,
             passwords_checked,
         });
 

@@ -1,14 +1,14 @@
 //! `/v1/domains`: hosted domains and aliases.
 
 use autodisco_directory::{
-    Actor, DirectoryError, DomainInfo, DomainKind, DomainQuery, DomainRecord, DomainRemoval,
-    DomainStatus, DomainTarget, DomainUpdate, ObjectKind,
+    Actor, DirectoryError, DomainHealth, DomainInfo, DomainKind, DomainQuery, DomainRecord,
+    DomainRemoval, DomainStatus, DomainTarget, DomainUpdate, ObjectKind,
 };
 use autodisco_proto::Domain;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
@@ -19,15 +19,22 @@ use super::{
     AdminState, ApiError, Caller, ErrorBody, etag, if_match, json_body, page_limit, plain_text,
 };
 
-pub(super) fn routes() -> Router<AdminState> {
-    Router::new()
+/// The domain routes; `live_checks` adds `POST /v1/domains/{name}/check` (a server started
+/// without a checker does not offer it).
+pub(super) fn routes(live_checks: bool) -> Router<AdminState> {
+    let router = Router::new()
         .route("/v1/domains", get(list).post(create))
         .route(
             "/v1/domains/{name}",
             get(show).put(put).patch(patch).delete(remove),
         )
         .route("/v1/domains/{name}/records", get(records))
-        .route("/v1/domains/{name}/health", get(health))
+        .route("/v1/domains/{name}/health", get(health));
+    if live_checks {
+        router.route("/v1/domains/{name}/check", post(check))
+    } else {
+        router
+    }
 }
 
 /// The DNS records the domain publishes: `{"domain", "primary", "records": [{"name", "type",
@@ -87,18 +94,56 @@ async fn health(
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_checked",
-            &format!("{name} has not been checked yet: run autodisco domain check {name}"),
+            &format!("{name} has not been checked yet: POST /v1/domains/{name}/check"),
             None,
         ));
     };
-    Ok(Json(HealthView {
+    Ok(Json(health_view(health)).into_response())
+}
+
+fn health_view(health: DomainHealth) -> HealthView {
+    HealthView {
         checked_at: health.checked_at,
         status: health.status.as_str().to_owned(),
         // Stored by the checker as JSON; text that is not is shown as a string.
         findings: serde_json::from_str(&health.findings)
             .unwrap_or(serde_json::Value::String(health.findings)),
-    })
-    .into_response())
+    }
+}
+
+/// Check the domain live now (its DNS records, then what Outlook meets on the way to the
+/// service), store the result as `/health` shows it, and return it. Takes up to the checker's
+/// per-domain timeout.
+#[utoipa::path(post, path = "/v1/domains/{name}/check", tag = "domains",
+    params(("name" = String, Path, description = "The domain (primary or alias)")),
+    responses(
+        (status = 200, description = "The check's result, now stored", body = HealthView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "Not hosted, or this server runs no live checks", body = ErrorBody),
+        (status = 422, description = "Not a domain name", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn check(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = domain("name", &name)?;
+    let targets = state.site.load().record_targets.clone();
+    let store = state.directory.store();
+    let expected = store.domain_records(&name, &targets).await?;
+    let Some(checker) = state.checker.clone() else {
+        // Not routed without a checker (see `routes`).
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this server runs no live checks",
+            None,
+        ));
+    };
+    let health = checker.check(expected).await;
+    store.put_health(std::slice::from_ref(&health)).await?;
+    Ok(Json(health_view(health)).into_response())
 }
 
 /// Whether a domain is answered.

@@ -17,6 +17,7 @@ use super::{ErrorBody, domains, resources};
     paths(
         domains::list, domains::create, domains::show, domains::put, domains::patch,
         domains::remove, domains::records, domains::health,
+        domains::check,
         resources::list_profiles, resources::show_profile, resources::put_profile,
         resources::remove_profile,
         resources::show_user, resources::put_user, resources::remove_user,
@@ -61,6 +62,7 @@ mod tests {
             "/v1/domains/{name}",
             "/v1/domains/{name}/records",
             "/v1/domains/{name}/health",
+            "/v1/domains/{name}/check",
             "/v1/profiles",
             "/v1/profiles/{name}",
             "/v1/users/{address}",
