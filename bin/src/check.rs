@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use autodisco_client::{CheckTarget, Checker, ClientConfig, DomainCheck, render};
+use autodisco_client::{CheckTarget, Checker, ClientConfig, DnsServer, DomainCheck, render};
 use autodisco_directory::{DomainHealth, HealthStatus, Store};
 use autodisco_proto::{Domain, DomainRecords};
 use autodisco_server::config::Config;
@@ -160,14 +160,19 @@ fn stored(domain: Domain, result: &DomainCheck) -> DomainHealth {
 /// API's own request timeout (30 s).
 const API_CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The admin API's live checks: the engine of `domain check`, with the system resolver and
-/// certificate roots.
+/// The admin API's live checks: the engine of `domain check`, with `[dns] servers` (or the
+/// system's resolver) and the system's certificate roots.
 pub(crate) struct ApiChecker(Checker);
 
 impl ApiChecker {
     pub(crate) fn new(config: &Config) -> anyhow::Result<Self> {
         let client_config = ClientConfig {
             step_timeout: Duration::from_secs(5),
+            // The client asks one server: the first of `[dns] servers`.
+            dns: config
+                .dns_servers
+                .first()
+                .map_or(DnsServer::System, |server| DnsServer::At(*server)),
             ..ClientConfig::default()
         };
         let checker = Checker::new(client_config, check_target(config)?, API_CHECK_TIMEOUT)

@@ -52,6 +52,9 @@ pub struct Config {
     pub https_listen: Vec<SocketAddr>,
     /// Listeners of the admin API (`[admin] listen`), loopback only; empty: no admin API.
     pub admin_listen: Vec<SocketAddr>,
+    /// DNS servers for the service's own lookups (`[dns] servers`, the admin API's live
+    /// checks); empty: the system's resolver configuration.
+    pub dns_servers: Vec<SocketAddr>,
     /// Where the certificate comes from.
     pub tls: TlsSource,
     /// A folder of per-domain certificates (`NAME.pem`, chain and key), served by SNI.
@@ -252,6 +255,8 @@ struct RawConfig {
     #[serde(default)]
     admin: Option<RawAdmin>,
     #[serde(default)]
+    dns: Option<RawDns>,
+    #[serde(default)]
     limits: Option<Spanned<RawLimits>>,
     #[serde(default)]
     directory: Option<RawDirectory>,
@@ -277,6 +282,13 @@ struct RawSigning {
 struct RawHttp {
     #[serde(default)]
     listen: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    #[serde(default)]
+    servers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -503,6 +515,14 @@ impl Config {
             DEFAULT_HTTPS_LISTEN,
             "https.listen",
         );
+        // `[dns] servers`: each entry an IP address and port; leaving the key out (or the list
+        // empty) means the system's resolver.
+        let dns_servers = match raw.dns.as_ref().and_then(|d| d.servers.as_ref()) {
+            Some(list) if !list.get_ref().is_empty() => {
+                addresses(Some(list), DEFAULT_HTTP_LISTEN, "dns.servers")
+            }
+            _ => Vec::new(),
+        };
         // The admin API is off unless asked for, and then only on loopback: it speaks plain
         // HTTP, and a bearer token must not cross a network in clear text.
         let admin_list = raw.admin.as_ref().and_then(|a| a.listen.as_ref());
@@ -695,6 +715,7 @@ impl Config {
             http_listen,
             https_listen,
             admin_listen,
+            dns_servers,
             tls,
             certs_dir,
             signing,
@@ -822,6 +843,18 @@ mod tests {
         let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![Some(1), Some(2), Some(4)], "{problems:?}");
         assert!(problems[0].reason.contains("empty label"));
+    }
+
+    #[test]
+    fn dns_servers_are_addresses_with_ports() {
+        let c = parse("hoster = \"h.example\"\n").unwrap();
+        assert!(c.dns_servers.is_empty());
+        let c = parse("hoster = \"h.example\"\n[dns]\nservers = [\"192.0.2.53:53\"]\n").unwrap();
+        assert_eq!(c.dns_servers, vec!["192.0.2.53:53".parse().unwrap()]);
+        let err = parse("hoster = \"h.example\"\n[dns]\nservers = [\"192.0.2.53\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":3:") && err.contains("dns.servers"), "{err}");
     }
 
     #[test]

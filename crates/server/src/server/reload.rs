@@ -53,7 +53,7 @@ impl RunningServer {
         bootstrap::prepare_directory(&new, self.directory.store()).await?;
         if needs_restart(&current, &new) {
             tracing::warn!(
-                "listen addresses, certificate paths, limits or the poll interval changed: those take effect at the next restart"
+                "listen addresses, certificate paths, limits, the poll interval or the DNS servers changed: those take effect at the next restart"
             );
         }
         self.apply_site(&new);
@@ -71,6 +71,7 @@ fn needs_restart(current: &Config, new: &Config) -> bool {
         || new.certs_dir != current.certs_dir
         || new.limits != current.limits
         || new.directory_poll != current.directory_poll
+        || new.dns_servers != current.dns_servers
 }
 
 #[cfg(test)]
