@@ -39,8 +39,30 @@ struct Cli {
     )]
     config: Option<PathBuf>,
 
+    /// Log format on standard error: `text` for people, `json` (one object per line) for log
+    /// collectors; `auto` picks text on a terminal and JSON otherwise.
+    #[arg(
+        long,
+        global = true,
+        env = "AUTODISCO_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Auto
+    )]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// The values of `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Text on a terminal, JSON lines otherwise.
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 const AFTER_HELP: &str = "\
@@ -87,7 +109,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -140,16 +162,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // rustls warns once per handshake that names an IP address in SNI (health checks, scanners):
         // noise at that volume, so only its errors reach the default log.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"));
-    tracing_subscriber::fmt()
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match (format, terminal) {
+        (LogFormat::Json, _) | (LogFormat::Auto, false) => builder.json().init(),
+        (LogFormat::Text, _) | (LogFormat::Auto, true) => builder.with_ansi(terminal).init(),
+    }
 }
 
 fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
@@ -266,6 +291,15 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn log_format_is_a_global_flag() {
+        let cli = Cli::try_parse_from(["autodisco", "serve", "--log-format", "json"]).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+        let cli = Cli::try_parse_from(["autodisco", "serve"]).unwrap();
+        assert_eq!(cli.log_format, LogFormat::Auto);
+        assert!(Cli::try_parse_from(["autodisco", "--log-format", "xml", "serve"]).is_err());
     }
 
     #[test]

@@ -57,6 +57,7 @@ mod exchangelib;
 mod hostile;
 mod live;
 mod mobileconfig;
+mod operations;
 mod pacc;
 mod pox;
 mod privacy;

@@ -31,6 +31,8 @@ pub struct DirectoryHealth {
     /// Why the directory cannot refresh right now, if it cannot; the last good snapshot is
     /// served meanwhile.
     pub fault: Option<String>,
+    /// Since when it cannot (the first failed refresh of the current outage), for readiness.
+    pub fault_since: Option<SystemTime>,
 }
 
 /// The current [`Snapshot`] plus the means to keep it fresh. Cheap to clone; clones share
@@ -72,6 +74,7 @@ impl LiveDirectory {
             revision: snapshot.revision(),
             loaded_at: SystemTime::now(),
             fault: None,
+            fault_since: None,
         };
         Self {
             inner: Arc::new(Inner {
@@ -146,7 +149,10 @@ impl LiveDirectory {
             match self.refresh().await {
                 Ok(swapped) => {
                     if fault.take().is_some() {
-                        self.health_guard().fault = None;
+                        let mut health = self.health_guard();
+                        health.fault = None;
+                        health.fault_since = None;
+                        drop(health);
                         tracing::info!(
                             revision = self.inner.current.load().revision(),
                             "directory database is back; refreshing again"
@@ -180,7 +186,9 @@ impl LiveDirectory {
                         }
                         fault = Some(kind);
                     }
-                    self.health_guard().fault = Some(error.to_string());
+                    let mut health = self.health_guard();
+                    health.fault_since.get_or_insert_with(SystemTime::now);
+                    health.fault = Some(error.to_string());
                 }
             }
         }

@@ -20,6 +20,7 @@ mod openapi;
 mod resources;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -63,6 +64,10 @@ pub(crate) struct AdminState {
     pub(crate) directory: LiveDirectory,
     /// The site settings in force (the names customers' records point at).
     pub(crate) site: Arc<ArcSwap<Site>>,
+    /// Set once every listener is open: `/readyz` answers 503 until then.
+    pub(crate) ready: Arc<AtomicBool>,
+    /// How long the directory database may be unreachable before `/readyz` answers 503.
+    pub(crate) unready_after: Duration,
     /// Runs `POST /v1/domains/{name}/check`; without one that path is not served (404).
     pub(crate) checker: Option<Arc<dyn DomainChecker>>,
     /// Whether `auth = "basic"` checks directory passwords (passwords can be set either way).
@@ -80,6 +85,8 @@ pub(crate) fn router(state: AdminState) -> Router {
         ));
     Router::new()
         .route("/openapi.json", get(openapi::document))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .merge(v1)
         .fallback(not_found)
         .with_state(state)
@@ -89,6 +96,37 @@ pub(crate) fn router(state: AdminState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(ConcurrencyLimitLayer::new(CONCURRENCY))
+}
+
+/// `GET /healthz`, without a token: the process runs and answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`, without a token: 200 once every listener is open (the directory snapshot is
+/// loaded before that), 503 while starting or while the directory database has been unreachable
+/// for longer than `[directory] unready_after_secs`, so a load balancer can send clients to an
+/// instance whose directory is current. The last good snapshot is still served meanwhile.
+async fn readyz(State(state): State<AdminState>) -> Response {
+    if !state.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
+    }
+    let outage = state
+        .directory
+        .health()
+        .fault_since
+        .and_then(|since| since.elapsed().ok());
+    match outage {
+        Some(outage) if outage > state.unready_after => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the directory database has been unreachable for {} s\n",
+                outage.as_secs()
+            ),
+        )
+            .into_response(),
+        _ => (StatusCode::OK, "ready\n").into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -68,6 +69,9 @@ pub struct Config {
     pub profiles: BTreeMap<String, ServiceProfile>,
     /// How often the directory's revision is polled for changes made by other processes.
     pub directory_poll: Duration,
+    /// How long the directory database may be unreachable before `/readyz` answers 503
+    /// (`[directory] unready_after_secs`); the last good snapshot is served all the while.
+    pub directory_unready_after: Duration,
     /// Whether the AutoDiscover POSTs need HTTP Basic credentials, and who checks them.
     pub auth: AuthConfig,
 }
@@ -343,6 +347,7 @@ struct RawAuthImap {
 #[serde(deny_unknown_fields)]
 struct RawDirectory {
     poll_interval_ms: Option<Spanned<u64>>,
+    unready_after_secs: Option<Spanned<u64>>,
 }
 
 /// Maps byte offsets in the file to 1-based lines and columns.
@@ -639,21 +644,35 @@ impl Config {
             }
         }
 
-        let mut directory_poll = Duration::from_secs(1);
-        if let Some(poll) = raw
-            .directory
-            .as_ref()
-            .and_then(|d| d.poll_interval_ms.as_ref())
-        {
-            if !(50..=60_000).contains(poll.get_ref()) {
-                problems.push(positions.problem(
-                    poll,
-                    "directory.poll_interval_ms must be between 50 and 60000",
-                ));
-            } else {
-                directory_poll = Duration::from_millis(*poll.get_ref());
+        // Each `[directory]` number within its range, or the default (the problem recorded).
+        let mut within = |value: Option<&Spanned<u64>>, range: RangeInclusive<u64>, what: &str| {
+            let value = value?;
+            if range.contains(value.get_ref()) {
+                return Some(*value.get_ref());
             }
-        }
+            problems.push(positions.problem(
+                value,
+                format!(
+                    "directory.{what} must be between {} and {}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+            None
+        };
+        let directory = raw.directory.as_ref();
+        let directory_poll = within(
+            directory.and_then(|d| d.poll_interval_ms.as_ref()),
+            50..=60_000,
+            "poll_interval_ms",
+        )
+        .map_or(Duration::from_secs(1), Duration::from_millis);
+        let directory_unready_after = within(
+            directory.and_then(|d| d.unready_after_secs.as_ref()),
+            1..=86_400,
+            "unready_after_secs",
+        )
+        .map_or(Duration::from_secs(60), Duration::from_secs);
 
         let mut auth = AuthConfig::default();
         if let Some(mode) = &raw.auth {
@@ -722,6 +741,7 @@ impl Config {
             limits,
             profiles,
             directory_poll,
+            directory_unready_after,
             auth,
         })
     }

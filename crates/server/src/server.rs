@@ -130,9 +130,12 @@ impl RunningServer {
             config.auth.mode == crate::config::AuthMode::Basic && config.auth.imap.is_none();
         let https_app = routes::service_router(state.clone(), https_admission);
         let http_app = routes::redirect_router(state, http_admission);
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let admin_app = admin::router(admin::AdminState {
             directory: directory.clone(),
             site: site.clone(),
+            ready: ready.clone(),
+            unready_after: config.directory_unready_after,
             checker,
             passwords_checked,
         });
@@ -221,6 +224,7 @@ impl RunningServer {
         for address in &admin_addrs {
             tracing::info!(%address, "admin API listening (bearer tokens: autodisco token create)");
         }
+        ready.store(true, std::sync::atomic::Ordering::Release);
         Ok(Self {
             http_addrs,
             https_addrs,
