@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use autodisco_directory::{ApiToken, DirectoryError, DomainHealth, LiveDirectory, TokenScope};
+use autodisco_directory::{
+    Actor, ApiToken, DirectoryError, DomainHealth, LiveDirectory, TokenScope,
+};
 use autodisco_proto::DomainRecords;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -136,6 +138,13 @@ async fn not_found() -> ApiError {
 /// The token a request came with, for the handlers that record who acts.
 #[derive(Clone)]
 pub(crate) struct Caller(pub(crate) ApiToken);
+
+impl Caller {
+    /// Who the audit log names for this caller's changes: its token.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor::Token(self.0.name.clone())
+    }
+}
 
 /// Checks the bearer token and its scope before any handler runs.
 async fn authenticate(

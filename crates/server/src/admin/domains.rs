@@ -1,8 +1,8 @@
 //! `/v1/domains`: hosted domains and aliases.
 
 use autodisco_directory::{
-    Actor, DirectoryError, DomainHealth, DomainInfo, DomainKind, DomainQuery, DomainRecord,
-    DomainRemoval, DomainStatus, DomainTarget, DomainUpdate, ObjectKind,
+    DirectoryError, DomainHealth, DomainInfo, DomainKind, DomainQuery, DomainRecord, DomainRemoval,
+    DomainStatus, DomainTarget, DomainUpdate, ObjectKind,
 };
 use autodisco_proto::Domain;
 use axum::extract::rejection::QueryRejection;
@@ -327,10 +327,6 @@ fn domain(field: &str, name: &str) -> Result<Domain, ApiError> {
         .map_err(|e| ApiError::invalid(field, &format!("{name:?} is not a domain name: {e}")))
 }
 
-fn actor(caller: &Caller) -> Actor {
-    Actor::Token(caller.0.name.clone())
-}
-
 /// List domains, by name, a page at a time.
 #[utoipa::path(get, path = "/v1/domains", tag = "domains", params(ListParams),
     responses(
@@ -405,7 +401,7 @@ async fn add(
     status: Option<Status>,
 ) -> Result<DomainInfo, ApiError> {
     let store = state.directory.store();
-    let by = actor(caller);
+    let by = caller.actor();
     match (profile, alias_of) {
         (Some(profile), None) => {
             store
@@ -602,7 +598,7 @@ async fn update(
     let info = state
         .directory
         .store()
-        .update_domain(&actor(caller), name, &change, expected.as_deref())
+        .update_domain(&caller.actor(), name, &change, expected.as_deref())
         .await
         .map_err(|e| match e {
             DirectoryError::NotFound {
@@ -647,7 +643,7 @@ async fn remove(
     state
         .directory
         .store()
-        .remove_domain_if(&actor(&caller), &name, removal, expected.as_deref())
+        .remove_domain_if(&caller.actor(), &name, removal, expected.as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,8 +3,7 @@
 use std::time::SystemTime;
 
 use autodisco_directory::{
-    Actor, AuditEntry, Backend, Redirect, TokenScope, Upsert, UserOverride, format_time,
-    profile_version,
+    AuditEntry, Backend, Redirect, TokenScope, Upsert, UserOverride, format_time, profile_version,
 };
 use autodisco_proto::{EmailAddress, ServiceProfile};
 use axum::extract::rejection::QueryRejection;
@@ -40,10 +39,6 @@ pub(super) fn routes() -> Router<AdminState> {
         .route("/v1/tokens/{name}", axum::routing::delete(revoke_token))
         .route("/v1/audit", get(audit))
         .route("/v1/status", get(status))
-}
-
-fn actor(caller: &Caller) -> Actor {
-    Actor::Token(caller.0.name.clone())
 }
 
 fn created_or_ok(upsert: Upsert) -> StatusCode {
@@ -138,7 +133,7 @@ async fn put_profile(
     let upsert = state
         .directory
         .store()
-        .put_profile_if(&actor(&caller), &name, &profile, expected.as_deref())
+        .put_profile_if(&caller.actor(), &name, &profile, expected.as_deref())
         .await?;
     Ok(profile_answer(created_or_ok(upsert), &profile))
 }
@@ -166,7 +161,7 @@ async fn remove_profile(
     state
         .directory
         .store()
-        .remove_profile_if(&actor(&caller), &name, expected.as_deref())
+        .remove_profile_if(&caller.actor(), &name, expected.as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -265,7 +260,7 @@ async fn put_user(
     let (stored, upsert) = state
         .directory
         .store()
-        .put_user(&actor(&caller), &user)
+        .put_user(&caller.actor(), &user)
         .await?;
     Ok((created_or_ok(upsert), Json(user_view(&stored))).into_response())
 }
@@ -287,7 +282,7 @@ async fn remove_user(
     state
         .directory
         .store()
-        .remove_user(&actor(&caller), &address(&text)?)
+        .remove_user(&caller.actor(), &address(&text)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -333,7 +328,7 @@ async fn set_password(
     state
         .directory
         .store()
-        .set_password_hash(&actor(&caller), &mailbox, &hash)
+        .set_password_hash(&caller.actor(), &mailbox, &hash)
         .await?;
     if !state.passwords_checked {
         tracing::info!(address = %mailbox, "password set; this server's auth does not check directory passwords");
@@ -358,7 +353,7 @@ async fn remove_password(
     state
         .directory
         .store()
-        .remove_password(&actor(&caller), &address(&text)?)
+        .remove_password(&caller.actor(), &address(&text)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -439,7 +434,7 @@ async fn create_token(
     let secret = state
         .directory
         .store()
-        .create_token(&actor(&caller), &new.name, scope)
+        .create_token(&caller.actor(), &new.name, scope)
         .await
         .map_err(|e| ApiError::from(e).at("name"))?;
     let view = TokenView {
@@ -476,7 +471,7 @@ async fn revoke_token(
     state
         .directory
         .store()
-        .revoke_token(&actor(&caller), &name)
+        .revoke_token(&caller.actor(), &name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
