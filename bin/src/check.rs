@@ -193,12 +193,13 @@ impl autodisco_server::DomainChecker for ApiChecker {
 /// What the checks compare against: the hoster's names and the service's POX URL.
 fn check_target(config: &Config) -> anyhow::Result<CheckTarget> {
     let service_url = Url::parse(&format!(
-        "{}/autodiscover/autodiscover.xml",
-        config.public_url.trim_end_matches('/')
+        "{}{}",
+        config.public_url.trim_end_matches('/'),
+        autodisco_proto::pox::PATH
     ))
     .with_context(|| format!("public_url {:?} is not a URL", config.public_url))?;
     Ok(CheckTarget {
-        hoster: crate::dns::hoster_names(config),
+        hoster: config.record_targets(),
         service_url,
     })
 }

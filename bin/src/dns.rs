@@ -8,7 +8,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use autodisco_directory::{DomainKind, DomainStatus, Store};
-use autodisco_proto::{Domain, DomainRecords, HosterNames, ServiceProfile};
+use autodisco_proto::{Domain, DomainRecords, ServiceProfile};
 use autodisco_server::config::Config;
 use clap::{Subcommand, ValueEnum};
 
@@ -172,21 +172,15 @@ fn write_table(out: &mut impl Write, records: &[DomainRecords]) -> std::io::Resu
     Ok(())
 }
 
-/// The hoster's names the records point at.
-pub(crate) fn hoster_names(config: &Config) -> HosterNames {
-    HosterNames {
-        redirect_host: config.redirect_host.to_string(),
-        service_host: config.service_host.to_string(),
-    }
-}
-
 /// The records of one hosted domain (an alias gets its primary's profile).
 pub(crate) async fn records_for(
     config: &Config,
     store: &Store,
     domain: &Domain,
 ) -> anyhow::Result<DomainRecords> {
-    Ok(store.domain_records(domain, &hoster_names(config)).await?)
+    Ok(store
+        .domain_records(domain, &config.record_targets())
+        .await?)
 }
 
 /// The records of every hosted domain, from one listing and one read of the profiles (not a
@@ -219,7 +213,7 @@ pub(crate) async fn all_records(
         DomainKind::Primary { .. } => true,
         DomainKind::Alias { primary } => primaries.contains_key(primary),
     });
-    let hoster = hoster_names(config);
+    let hoster = config.record_targets();
     let count = domains.len();
     let records = domains.into_iter().filter_map(move |info| {
         let primary = match &info.kind {

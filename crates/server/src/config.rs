@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use autodisco_proto::{Domain, ServiceProfile};
+use autodisco_proto::{Domain, HosterNames, ServiceProfile};
 use serde::Deserialize;
 use thiserror::Error;
 use toml::Spanned;
@@ -744,6 +744,14 @@ impl Config {
             directory_unready_after,
             auth,
         })
+    }
+
+    /// The hoster's names customers' DNS records point at: the redirect site and the service.
+    pub fn record_targets(&self) -> HosterNames {
+        HosterNames {
+            redirect_host: self.redirect_host.to_string(),
+            service_host: self.service_host.to_string(),
+        }
     }
 
     /// Where this config came from, for log lines.

@@ -31,10 +31,7 @@ impl Site {
             public_url: config.public_url.clone(),
             server_id: server_id(&config.service_host),
             hoster: config.hoster.clone(),
-            record_targets: HosterNames {
-                redirect_host: config.redirect_host.to_string(),
-                service_host: config.service_host.to_string(),
-            },
+            record_targets: config.record_targets(),
         }
     }
 }
