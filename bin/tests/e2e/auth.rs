@@ -128,9 +128,14 @@ impl AuthServer {
 
     /// A client whose connections come from `source` (any address of 127.0.0.0/8), so the
     /// server sees it as another client.
+    ///
+    /// Each request on a new connection, as a guessing attacker's would be. Reused keep-alive
+    /// connections have failed here with a broken pipe on a loaded machine (about one run in
+    /// ten); the cause is not found yet, and it is not what these tests look at.
     pub(crate) fn client_from(&self, source: Ipv4Addr) -> reqwest::Client {
         https_client_builder(&self.ca, &[(SERVICE_HOST, self.https())])
             .local_address(IpAddr::V4(source))
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap()
     }
